@@ -1,0 +1,96 @@
+#include "cli.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "units.hpp"
+
+namespace tp {
+namespace {
+
+// Boost fills in the option name when it catches this on the way out of store().
+
+// Keeps the reason and lets Boost insert the option: "--stack: '12q' has an unknown unit".
+class InvalidValue : public po::error_with_option_name {
+public:
+    explicit InvalidValue(const std::string& reason)
+        : po::error_with_option_name("option '%canonical_option%': " + reason) {}
+};
+
+}  // namespace
+
+void validate(boost::any& out, const std::vector<std::string>& values, ByteSize*, int) {
+    const std::string& token = po::validators::get_single_string(values);
+    try {
+        out = ByteSize{parse_size(token)};
+    } catch (const UnitError& e) {
+        throw InvalidValue(e.what());
+    }
+}
+
+void validate(boost::any& out, const std::vector<std::string>& values, StackSize*, int) {
+    const std::string& token = po::validators::get_single_string(values);
+    if (token == "default") {
+        out = StackSize{};
+        return;
+    }
+    try {
+        out = StackSize{parse_size(token)};
+    } catch (const UnitError& e) {
+        throw InvalidValue(fmt::format("{} (or 'default')", e.what()));
+    }
+}
+
+void validate(boost::any& out, const std::vector<std::string>& values, Duration*, int) {
+    const std::string& token = po::validators::get_single_string(values);
+    try {
+        out = Duration{parse_duration(token)};
+    } catch (const UnitError& e) {
+        throw InvalidValue(e.what());
+    }
+}
+
+std::string describe(const StackSize& s) {
+    return s.bytes ? format_size(*s.bytes) : std::string("default");
+}
+
+std::string describe(const Duration& d) { return format_duration(d.value); }
+
+std::optional<int> parse_command_line(const std::string& program, const std::string& synopsis,
+                                      const po::options_description& options, int argc,
+                                      char** argv, po::variables_map& vm,
+                                      const po::positional_options_description* positional) {
+    po::command_line_parser parser(argc, argv);
+    parser.options(options);
+    if (positional) parser.positional(*positional);
+    po::store(parser.run(), vm);
+    if (vm.count("help")) {
+        std::cout << fmt::format("usage: {} {}\n\n", program, synopsis) << options << '\n';
+        return 0;
+    }
+    if (vm.count("version")) {
+        std::cout << fmt::format("{} {}\n", program, THREADPROBE_VERSION);
+        return 0;
+    }
+    po::notify(vm);
+    return std::nullopt;
+}
+
+int run_main(const std::string& program, const std::function<int()>& body) {
+    try {
+        return body();
+    } catch (const po::error& e) {
+        std::cerr << fmt::format("{}: error: {} (see --help)\n", program, e.what());
+        return 2;
+    } catch (const UsageError& e) {
+        std::cerr << fmt::format("{}: error: {} (see --help)\n", program, e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        std::cerr << fmt::format("{}: {}\n", program, e.what());
+        return 1;
+    }
+}
+
+}  // namespace tp

@@ -1,0 +1,62 @@
+// Command-line glue shared by every program: option value types that parse units and name
+// the flag when they reject a value, and one place that turns exceptions into the exit codes
+// the README promises (2 = usage error, 1 = runtime failure).
+#pragma once
+
+#include <boost/any.hpp>
+#include <boost/program_options.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tp {
+
+namespace po = boost::program_options;
+
+// A byte count written with units: 64k, 8MiB.
+struct ByteSize {
+    std::uint64_t bytes = 0;
+};
+
+// A pthread stack size, or "default": whatever pthread_attr_init gives (RLIMIT_STACK on glibc).
+struct StackSize {
+    std::optional<std::uint64_t> bytes;
+};
+
+// A duration written with a unit: 100ms, 2s.
+struct Duration {
+    std::chrono::nanoseconds value{};
+};
+
+void validate(boost::any& out, const std::vector<std::string>& values, ByteSize*, int);
+void validate(boost::any& out, const std::vector<std::string>& values, StackSize*, int);
+void validate(boost::any& out, const std::vector<std::string>& values, Duration*, int);
+
+// Text for defaults shown in --help.
+std::string describe(const StackSize& s);
+std::string describe(const Duration& d);
+
+// A value that parsed but is unusable ("--touch larger than --stack"): exit 2 like a parse error.
+// The message names the flag.
+class UsageError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Parses argv against `options`; prints help or version and returns an exit code if asked,
+// std::nullopt if the program should go on with `vm` filled in.
+std::optional<int> parse_command_line(const std::string& program, const std::string& synopsis,
+                                      const po::options_description& options, int argc,
+                                      char** argv, po::variables_map& vm,
+                                      const po::positional_options_description* positional = nullptr);
+
+// Runs `body`, mapping exceptions to one line on stderr and an exit code:
+// usage errors (Boost.Program_options, UsageError) -> 2, everything else -> 1.
+int run_main(const std::string& program, const std::function<int()>& body);
+
+}  // namespace tp

@@ -1,0 +1,47 @@
+#include <catch2/catch.hpp>
+
+#include <array>
+
+#include "cli.hpp"
+
+namespace {
+
+// Parses argv the way every program does and returns the error text, or "" if it parsed.
+std::string usage_error(std::vector<std::string> args) {
+    namespace po = tp::po;
+    tp::StackSize stack;
+    tp::Duration hold;
+    tp::ByteSize touch;
+    po::options_description options("options");
+    options.add_options()("stack", po::value(&stack))("hold", po::value(&hold))(
+        "touch", po::value(&touch));
+    args.insert(args.begin(), "prog");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    po::variables_map vm;
+    try {
+        tp::parse_command_line("prog", "", options, static_cast<int>(argv.size()), argv.data(),
+                               vm);
+    } catch (const po::error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("a bad value names the flag and the reason", "[cli]") {
+    CHECK(usage_error({"--stack", "12q"}) ==
+          "option '--stack': '12q' has an unknown unit 'q' (use k, m, g or KiB, MiB, GiB) (or "
+          "'default')");
+    CHECK_THAT(usage_error({"--hold", "-1s"}), Catch::StartsWith("option '--hold': ") &&
+                                                   Catch::Contains("negative"));
+    CHECK_THAT(usage_error({"--touch=99999999999999999999"}),
+               Catch::StartsWith("option '--touch': ") && Catch::Contains("too large"));
+    CHECK_THAT(usage_error({"--nope"}), Catch::Contains("--nope"));
+}
+
+TEST_CASE("good values parse, 'default' stack included", "[cli]") {
+    CHECK(usage_error({"--stack", "64k", "--hold", "2s", "--touch", "16KiB"}).empty());
+    CHECK(usage_error({"--stack=default"}).empty());
+}

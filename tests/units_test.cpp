@@ -1,0 +1,53 @@
+#include <catch2/catch.hpp>
+
+#include "units.hpp"
+
+using namespace std::chrono_literals;
+
+TEST_CASE("sizes are binary multiples with or without the iB", "[units]") {
+    CHECK(tp::parse_size("65536") == 65536);
+    CHECK(tp::parse_size("64k") == 64 * 1024);
+    CHECK(tp::parse_size("64K") == 64 * 1024);
+    CHECK(tp::parse_size("64KiB") == 64 * 1024);
+    CHECK(tp::parse_size("1m") == 1024 * 1024);
+    CHECK(tp::parse_size("8MiB") == 8ull * 1024 * 1024);
+    CHECK(tp::parse_size("1g") == 1ull << 30);
+    CHECK(tp::parse_size(" 16k ") == 16 * 1024);
+}
+
+TEST_CASE("bad sizes are rejected with the reason", "[units]") {
+    CHECK_THROWS_WITH(tp::parse_size("12q"), Catch::Contains("unknown unit 'q'"));
+    CHECK_THROWS_WITH(tp::parse_size("-1"), Catch::Contains("negative"));
+    CHECK_THROWS_WITH(tp::parse_size(""), Catch::Contains("empty"));
+    CHECK_THROWS_WITH(tp::parse_size("k"), Catch::Contains("does not start with a number"));
+    CHECK_THROWS_WITH(tp::parse_size("64KB"), Catch::Contains("ambiguous"));
+    CHECK_THROWS_WITH(tp::parse_size("99999999999999999999"), Catch::Contains("too large"));
+    // Fits before the multiplier, overflows after it.
+    CHECK_THROWS_WITH(tp::parse_size("17179869184g"), Catch::Contains("too large"));
+    CHECK_THROWS_AS(tp::parse_size("1.5k"), tp::UnitError);
+}
+
+TEST_CASE("durations carry a unit; a bare number is seconds", "[units]") {
+    CHECK(tp::parse_duration("100ms") == 100ms);
+    CHECK(tp::parse_duration("2s") == 2s);
+    CHECK(tp::parse_duration("2") == 2s);
+    CHECK(tp::parse_duration("1.5s") == 1500ms);
+    CHECK(tp::parse_duration("250us") == 250us);
+    CHECK(tp::parse_duration("1min") == 60s);
+}
+
+TEST_CASE("bad durations are rejected with the reason", "[units]") {
+    CHECK_THROWS_WITH(tp::parse_duration("12q"), Catch::Contains("unknown unit 'q'"));
+    CHECK_THROWS_WITH(tp::parse_duration("-1s"), Catch::Contains("negative"));
+    CHECK_THROWS_WITH(tp::parse_duration(""), Catch::Contains("empty"));
+    CHECK_THROWS_WITH(tp::parse_duration("1e400s"), Catch::Contains("unknown unit"));
+    CHECK_THROWS_WITH(tp::parse_duration("99999999999h"), Catch::Contains("too long"));
+}
+
+TEST_CASE("sizes format in binary units", "[units]") {
+    CHECK(tp::format_size(64 * 1024) == "64 KiB");
+    CHECK(tp::format_size(8ull << 20) == "8 MiB");
+    CHECK(tp::format_size(100) == "100 B");
+    CHECK(tp::format_size(69632 + 512) == "68.5 KiB");
+    CHECK(tp::format_kib(8.44) == "8.4 KiB");
+}
