@@ -1,1 +1,153 @@
-// placeholder
+#include "procfs.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <stdexcept>
+#include <string_view>
+#include <system_error>
+
+namespace tp {
+namespace {
+
+// "VmRSS:	    1892 kB" -> 1892 for key "VmRSS".
+std::optional<std::uint64_t> field(std::string_view text, std::string_view key) {
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        const std::size_t eol = std::min(text.find('\n', pos), text.size());
+        const std::string_view line = text.substr(pos, eol - pos);
+        if (line.size() > key.size() && line.substr(0, key.size()) == key &&
+            line[key.size()] == ':') {
+            std::size_t i = key.size() + 1;
+            while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+            std::uint64_t value = 0;
+            const auto [ptr, ec] =
+                std::from_chars(line.data() + i, line.data() + line.size(), value);
+            if (ec != std::errc()) return std::nullopt;
+            return value;
+        }
+        pos = eol + 1;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> read_small_file(const std::filesystem::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    std::string out;
+    char buf[8192];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            // A process that exits while we read gives ESRCH: the same as absent.
+            ::close(fd);
+            return std::nullopt;
+        }
+        if (n == 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return out;
+}
+
+std::optional<std::uint64_t> read_number_file(const std::filesystem::path& path) {
+    const auto text = read_small_file(path);
+    if (!text) return std::nullopt;
+    std::size_t i = 0;
+    while (i < text->size() && std::isspace(static_cast<unsigned char>((*text)[i]))) ++i;
+    std::uint64_t value = 0;
+    const auto [ptr, ec] = std::from_chars(text->data() + i, text->data() + text->size(), value);
+    if (ec != std::errc()) return std::nullopt;
+    return value;
+}
+
+std::optional<ProcessMemory> parse_process_status(const std::string& text) {
+    ProcessMemory m;
+    const auto vsz = field(text, "VmSize");
+    const auto rss = field(text, "VmRSS");
+    const auto threads = field(text, "Threads");
+    // A zombie has Threads but no Vm* lines: it holds no memory worth reporting.
+    if (!vsz || !rss || !threads) return std::nullopt;
+    m.vsz_kib = *vsz;
+    m.rss_kib = *rss;
+    m.rss_anon_kib = field(text, "RssAnon").value_or(0);
+    m.pte_kib = field(text, "VmPTE").value_or(0);
+    m.threads = *threads;
+    return m;
+}
+
+std::optional<SystemMemory> parse_meminfo(const std::string& text) {
+    SystemMemory m;
+    const auto total = field(text, "MemTotal");
+    if (!total) return std::nullopt;
+    m.mem_total_kib = *total;
+    // MemAvailable exists since Linux 3.14; without it MemFree is the honest lower bound.
+    m.mem_available_kib = field(text, "MemAvailable").value_or(field(text, "MemFree").value_or(0));
+    m.kernel_stack_kib = field(text, "KernelStack").value_or(0);
+    m.committed_as_kib = field(text, "Committed_AS").value_or(0);
+    m.commit_limit_kib = field(text, "CommitLimit").value_or(0);
+    return m;
+}
+
+std::filesystem::path ProcFs::pid_dir(pid_t pid) const {
+    return paths_.proc / std::to_string(pid);
+}
+
+std::optional<ProcessMemory> ProcFs::process(pid_t pid) const {
+    const auto text = read_small_file(pid_dir(pid) / "status");
+    if (!text) return std::nullopt;
+    return parse_process_status(*text);
+}
+
+SystemMemory ProcFs::system() const {
+    const auto path = paths_.proc / "meminfo";
+    const auto text = read_small_file(path);
+    if (!text) throw std::system_error(errno, std::generic_category(), path.string());
+    const auto m = parse_meminfo(*text);
+    if (!m) throw std::runtime_error(path.string() + " has no MemTotal line");
+    return *m;
+}
+
+std::optional<std::uint64_t> ProcFs::map_count(pid_t pid) const {
+    const auto text = read_small_file(pid_dir(pid) / "maps");
+    if (!text) return std::nullopt;
+    return static_cast<std::uint64_t>(std::count(text->begin(), text->end(), '\n'));
+}
+
+std::optional<std::uint64_t> ProcFs::open_fds(pid_t pid) const {
+    std::error_code ec;
+    std::filesystem::directory_iterator it(pid_dir(pid) / "fd", ec);
+    if (ec) return std::nullopt;
+    std::uint64_t n = 0;
+    for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        if (ec) return std::nullopt;
+        ++n;
+    }
+    return n;
+}
+
+std::optional<std::uint64_t> ProcFs::tasks() const {
+    const auto text = read_small_file(paths_.proc / "loadavg");
+    if (!text) return std::nullopt;
+    const auto slash = text->find('/');
+    if (slash == std::string::npos) return std::nullopt;
+    std::uint64_t value = 0;
+    const auto [ptr, ec] =
+        std::from_chars(text->data() + slash + 1, text->data() + text->size(), value);
+    if (ec != std::errc()) return std::nullopt;
+    return value;
+}
+
+std::optional<std::uint64_t> ProcFs::sysctl(const std::string& key) const {
+    std::string relative = key;
+    std::replace(relative.begin(), relative.end(), '.', '/');
+    return read_number_file(paths_.proc / "sys" / relative);
+}
+
+}  // namespace tp

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cstdio>
 #include <iostream>
 
@@ -14,7 +15,7 @@ namespace {
 
 // Keeps the reason and lets Boost insert the option: "--stack: '12q' has an unknown unit".
 class InvalidValue : public po::error_with_option_name {
-public:
+  public:
     explicit InvalidValue(const std::string& reason)
         : po::error_with_option_name("option '%canonical_option%': " + reason) {}
 };
@@ -52,15 +53,33 @@ void validate(boost::any& out, const std::vector<std::string>& values, Duration*
     }
 }
 
+void validate(boost::any& out, const std::vector<std::string>& values, Count*, int) {
+    const std::string& token = po::validators::get_single_string(values);
+    std::uint64_t value = 0;
+    const auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), value);
+    if (token.empty() || ec != std::errc() || ptr != token.data() + token.size())
+        throw InvalidValue(fmt::format("'{}' is not a whole number >= 0", token));
+    out = Count{value};
+}
+
+void require_range(const std::string& flag, std::uint64_t value, std::uint64_t lo,
+                   std::uint64_t hi) {
+    if (value < lo || value > hi)
+        throw UsageError(
+            fmt::format("option '--{}': {} is out of range ({} to {})", flag, value, lo, hi));
+}
+
 std::string describe(const StackSize& s) {
     return s.bytes ? format_size(*s.bytes) : std::string("default");
 }
 
-std::string describe(const Duration& d) { return format_duration(d.value); }
+std::string describe(const Duration& d) {
+    return format_duration(d.value);
+}
 
 std::optional<int> parse_command_line(const std::string& program, const std::string& synopsis,
-                                      const po::options_description& options, int argc,
-                                      char** argv, po::variables_map& vm,
+                                      const po::options_description& options, int argc, char** argv,
+                                      po::variables_map& vm,
                                       const po::positional_options_description* positional) {
     po::command_line_parser parser(argc, argv);
     parser.options(options);

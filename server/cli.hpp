@@ -5,7 +5,6 @@
 
 #include <boost/any.hpp>
 #include <boost/program_options.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -28,6 +27,11 @@ struct StackSize {
     std::optional<std::uint64_t> bytes;
 };
 
+// A whole number >= 0. Boost's own unsigned parsing accepts "-1" as 4294967295; this does not.
+struct Count {
+    std::uint64_t value = 0;
+};
+
 // A duration written with a unit: 100ms, 2s.
 struct Duration {
     std::chrono::nanoseconds value{};
@@ -36,6 +40,7 @@ struct Duration {
 void validate(boost::any& out, const std::vector<std::string>& values, ByteSize*, int);
 void validate(boost::any& out, const std::vector<std::string>& values, StackSize*, int);
 void validate(boost::any& out, const std::vector<std::string>& values, Duration*, int);
+void validate(boost::any& out, const std::vector<std::string>& values, Count*, int);
 
 // Text for defaults shown in --help.
 std::string describe(const StackSize& s);
@@ -44,16 +49,20 @@ std::string describe(const Duration& d);
 // A value that parsed but is unusable ("--touch larger than --stack"): exit 2 like a parse error.
 // The message names the flag.
 class UsageError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
+// Throws UsageError "option '--flag': VALUE is out of range (LO to HI)" unless lo <= value <= hi.
+void require_range(const std::string& flag, std::uint64_t value, std::uint64_t lo,
+                   std::uint64_t hi);
+
 // Parses argv against `options`; prints help or version and returns an exit code if asked,
 // std::nullopt if the program should go on with `vm` filled in.
-std::optional<int> parse_command_line(const std::string& program, const std::string& synopsis,
-                                      const po::options_description& options, int argc,
-                                      char** argv, po::variables_map& vm,
-                                      const po::positional_options_description* positional = nullptr);
+std::optional<int> parse_command_line(
+    const std::string& program, const std::string& synopsis, const po::options_description& options,
+    int argc, char** argv, po::variables_map& vm,
+    const po::positional_options_description* positional = nullptr);
 
 // Runs `body`, mapping exceptions to one line on stderr and an exit code:
 // usage errors (Boost.Program_options, UsageError) -> 2, everything else -> 1.

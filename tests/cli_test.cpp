@@ -1,8 +1,7 @@
-#include <catch2/catch.hpp>
+#include "cli.hpp"
 
 #include <array>
-
-#include "cli.hpp"
+#include <catch2/catch.hpp>
 
 namespace {
 
@@ -13,15 +12,14 @@ std::string usage_error(std::vector<std::string> args) {
     tp::Duration hold;
     tp::ByteSize touch;
     po::options_description options("options");
-    options.add_options()("stack", po::value(&stack))("hold", po::value(&hold))(
-        "touch", po::value(&touch));
+    options.add_options()("stack", po::value(&stack))("hold", po::value(&hold))("touch",
+                                                                                po::value(&touch));
     args.insert(args.begin(), "prog");
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     po::variables_map vm;
     try {
-        tp::parse_command_line("prog", "", options, static_cast<int>(argv.size()), argv.data(),
-                               vm);
+        tp::parse_command_line("prog", "", options, static_cast<int>(argv.size()), argv.data(), vm);
     } catch (const po::error& e) {
         return e.what();
     }
@@ -34,8 +32,8 @@ TEST_CASE("a bad value names the flag and the reason", "[cli]") {
     CHECK(usage_error({"--stack", "12q"}) ==
           "option '--stack': '12q' has an unknown unit 'q' (use k, m, g or KiB, MiB, GiB) (or "
           "'default')");
-    CHECK_THAT(usage_error({"--hold", "-1s"}), Catch::StartsWith("option '--hold': ") &&
-                                                   Catch::Contains("negative"));
+    CHECK_THAT(usage_error({"--hold", "-1s"}),
+               Catch::StartsWith("option '--hold': ") && Catch::Contains("negative"));
     CHECK_THAT(usage_error({"--touch=99999999999999999999"}),
                Catch::StartsWith("option '--touch': ") && Catch::Contains("too large"));
     CHECK_THAT(usage_error({"--nope"}), Catch::Contains("--nope"));
@@ -44,4 +42,23 @@ TEST_CASE("a bad value names the flag and the reason", "[cli]") {
 TEST_CASE("good values parse, 'default' stack included", "[cli]") {
     CHECK(usage_error({"--stack", "64k", "--hold", "2s", "--touch", "16KiB"}).empty());
     CHECK(usage_error({"--stack=default"}).empty());
+}
+
+TEST_CASE("counts reject what Boost's unsigned parsing would wrap", "[cli]") {
+    namespace po = tp::po;
+    tp::Count count;
+    po::options_description options("options");
+    options.add_options()("threads", po::value(&count));
+    for (const char* bad : {"-1", "abc", "12x", "1.5"}) {
+        std::vector<std::string> args = {"prog", std::string("--threads=") + bad};
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        po::variables_map vm;
+        CHECK_THROWS_WITH(
+            tp::parse_command_line("prog", "", options, 2, argv.data(), vm),
+            Catch::StartsWith("option '--threads': ") && Catch::Contains("not a whole number"));
+    }
+    CHECK_THROWS_WITH(tp::require_range("threads", 0, 1, 100),
+                      "option '--threads': 0 is out of range (1 to 100)");
+    CHECK_NOTHROW(tp::require_range("threads", 100, 1, 100));
 }

@@ -1,0 +1,194 @@
+#include "connection_threads.hpp"
+
+#include <alloca.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+
+#include "fib.hpp"
+
+namespace tp {
+
+const char* step_name(Step s) {
+    switch (s) {
+        case Step::none:
+            return "none";
+        case Step::connect:
+            return "connect";
+        case Step::request:
+            return "request";
+        case Step::reply:
+            return "reply";
+        case Step::refused:
+            return "refused";
+    }
+    return "?";
+}
+
+ConnectionThreads::ConnectionThreads(ConnectionThreadConfig config) : config_(std::move(config)) {
+    // Request and expected reply are formatted once, here, so threads only compare bytes.
+    auto r = std::to_chars(request_, request_ + sizeof request_ - 1, config_.request_n);
+    *r.ptr++ = '\n';
+    request_len_ = static_cast<std::size_t>(r.ptr - request_);
+    auto e = std::to_chars(expected_reply_, expected_reply_ + sizeof expected_reply_ - 1,
+                           fib_by_iteration(config_.request_n));
+    *e.ptr++ = '\n';
+    expected_len_ = static_cast<std::size_t>(e.ptr - expected_reply_);
+
+    if (const int rc = ::pthread_attr_init(&attr_); rc != 0)
+        throw std::system_error(rc, std::generic_category(), "pthread_attr_init");
+    if (config_.stack) {
+        if (const int rc = ::pthread_attr_setstacksize(&attr_, *config_.stack); rc != 0) {
+            ::pthread_attr_destroy(&attr_);
+            throw std::system_error(rc, std::generic_category(), "pthread_attr_setstacksize");
+        }
+    }
+}
+
+ConnectionThreads::~ConnectionThreads() {
+    release();
+    join();
+    ::pthread_attr_destroy(&attr_);
+}
+
+std::uint64_t ConnectionThreads::default_stack_size() {
+    pthread_attr_t attr;
+    ::pthread_attr_init(&attr);
+    std::size_t size = 0;
+    ::pthread_attr_getstacksize(&attr, &size);
+    ::pthread_attr_destroy(&attr);
+    return size;
+}
+
+int ConnectionThreads::spawn_one() {
+    if (threads_.capacity() == threads_.size())
+        threads_.reserve(std::max<std::size_t>(1024, threads_.size() * 2));
+    pthread_t tid;
+    const int rc = ::pthread_create(&tid, &attr_, &ConnectionThreads::thread_main, this);
+    if (rc == 0) threads_.push_back(tid);
+    return rc;
+}
+
+void* ConnectionThreads::thread_main(void* self) {
+    auto* owner = static_cast<ConnectionThreads*>(self);
+    owner->run_one(owner->next_index_.fetch_add(1));
+    return nullptr;
+}
+
+void ConnectionThreads::fail(std::uint64_t index, Step step, int error, const char* server_said) {
+    switch (step) {
+        case Step::connect:
+            ++connect_errors_;
+            break;
+        case Step::request:
+            ++request_errors_;
+            break;
+        case Step::reply:
+            ++reply_errors_;
+            break;
+        case Step::refused:
+            ++refused_;
+            break;
+        case Step::none:
+            break;
+    }
+    if (!first_error_taken_.exchange(true)) {
+        first_error_.step = step;
+        first_error_.error = error;
+        first_error_.thread = index;
+        if (server_said)
+            std::strncpy(first_server_said_, server_said, sizeof first_server_said_ - 1);
+        first_error_ready_.store(true);
+    }
+    ++failed_;
+}
+
+void ConnectionThreads::run_one(std::uint64_t index) {
+    const int fd = try_connect_tcp(config_.server);
+    if (fd < 0) {
+        fail(index, Step::connect, errno, nullptr);
+        return;
+    }
+    char reply[128];
+    std::size_t got = 0;
+    bool ok = write_all(fd, request_, request_len_);
+    while (ok && (got == 0 || reply[got - 1] != '\n') && got < sizeof reply - 1) {
+        const ssize_t n = read_some(fd, reply + got, sizeof reply - 1 - got);
+        if (n <= 0) {
+            if (n == 0) errno = ECONNRESET;
+            ok = false;
+            break;
+        }
+        got += static_cast<std::size_t>(n);
+    }
+    if (!ok) {
+        fail(index, Step::request, errno, nullptr);
+        ::close(fd);
+        return;
+    }
+    reply[got] = '\0';
+    if (std::strncmp(reply, "error:", 6) == 0) {
+        if (got > 0 && reply[got - 1] == '\n') reply[got - 1] = '\0';
+        fail(index, Step::refused, 0, reply);
+        ::close(fd);
+        return;
+    }
+    if (got != expected_len_ || std::memcmp(reply, expected_reply_, got) != 0) {
+        fail(index, Step::reply, 0, nullptr);
+        ::close(fd);
+        return;
+    }
+
+    // Dirty the requested stack while the connection is held, one byte a page is enough
+    // for the kernel to back each page with real memory.
+    if (config_.touch_bytes > 0) {
+        auto* region = static_cast<volatile char*>(alloca(config_.touch_bytes));
+        const long page = ::sysconf(_SC_PAGESIZE);
+        for (std::uint64_t off = 0; off < config_.touch_bytes;
+             off += static_cast<std::uint64_t>(page))
+            region[off] = 1;
+        region[config_.touch_bytes - 1] = 1;
+    }
+
+    ++connected_;
+    while (!released_.load()) released_.wait(false);
+    ::close(fd);
+}
+
+bool ConnectionThreads::wait_settled(std::chrono::nanoseconds timeout) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (settled() < spawned()) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+}
+
+void ConnectionThreads::release() {
+    released_.store(true);
+    released_.notify_all();
+}
+
+void ConnectionThreads::join() {
+    if (joined_) return;
+    for (const pthread_t t : threads_) ::pthread_join(t, nullptr);
+    joined_ = true;
+}
+
+ConnectionErrors ConnectionThreads::errors() const {
+    return {connect_errors_.load(), request_errors_.load(), reply_errors_.load(), refused_.load()};
+}
+
+FirstError ConnectionThreads::first_error() const {
+    if (!first_error_ready_.load()) return {};
+    FirstError e = first_error_;
+    e.server_said = first_server_said_;
+    return e;
+}
+
+}  // namespace tp

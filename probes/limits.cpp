@@ -1,0 +1,215 @@
+#include "limits.hpp"
+
+#include <fmt/format.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <sstream>
+#include <string_view>
+
+namespace tp {
+namespace {
+
+constexpr std::uint64_t kKiB = 1024;
+
+LimitReading reading(std::string name, std::string source, std::string unit,
+                     std::optional<std::uint64_t> current, std::optional<std::uint64_t> ceiling,
+                     double cost_per_thread = 1) {
+    LimitReading r;
+    r.name = std::move(name);
+    r.source = std::move(source);
+    r.unit = std::move(unit);
+    r.current = current;
+    r.ceiling = ceiling;
+    r.cost_per_thread = cost_per_thread;
+    return r;
+}
+
+// One row of /proc/PID/limits: "Max open files   20000   20000   files".
+struct RlimitRow {
+    std::optional<std::uint64_t> soft;  // nullopt = unlimited
+    std::optional<std::uint64_t> hard;
+};
+
+std::optional<std::uint64_t> parse_limit_value(const std::string& word) {
+    if (word == "unlimited") return std::nullopt;
+    std::uint64_t v = 0;
+    std::from_chars(word.data(), word.data() + word.size(), v);
+    return v;
+}
+
+std::optional<RlimitRow> rlimit(const std::string& limits_text, std::string_view title) {
+    std::istringstream in(limits_text);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind(title, 0) != 0) continue;
+        std::istringstream rest(line.substr(title.size()));
+        std::string soft, hard;
+        rest >> soft >> hard;
+        return RlimitRow{parse_limit_value(soft), parse_limit_value(hard)};
+    }
+    return std::nullopt;
+}
+
+// The pids controller's tightest ceiling for the process: its own cgroup or any ancestor
+// (cgroup v2 unified hierarchy, or v1's "pids" controller).
+void add_pids_cgroup(const ProcFs& fs, pid_t pid, std::vector<LimitReading>& out) {
+    const auto cgroups = read_small_file(fs.paths().proc / std::to_string(pid) / "cgroup");
+    if (!cgroups) return;
+    std::istringstream in(*cgroups);
+    std::string line;
+    std::vector<std::filesystem::path> candidates;
+    while (std::getline(in, line)) {
+        // hierarchy-ID:controller-list:path
+        const auto first = line.find(':');
+        const auto second = line.find(':', first + 1);
+        if (first == std::string::npos || second == std::string::npos) continue;
+        const std::string controllers = line.substr(first + 1, second - first - 1);
+        const std::filesystem::path cgroup = line.substr(second + 1);
+        std::filesystem::path mount;
+        if (controllers.empty()) {
+            // v2: pure unified mount, or the hybrid layout's "unified" subdirectory.
+            mount = fs.paths().sys / "fs/cgroup";
+            if (std::filesystem::exists(mount / "unified/cgroup.controllers")) mount /= "unified";
+        } else {
+            std::istringstream list(controllers);
+            std::string c;
+            bool has_pids = false;
+            while (std::getline(list, c, ','))
+                if (c == "pids") has_pids = true;
+            if (!has_pids) continue;
+            mount = fs.paths().sys / "fs/cgroup/pids";
+        }
+        for (auto dir = mount / cgroup.relative_path();; dir = dir.parent_path()) {
+            candidates.push_back(dir);
+            if (dir == mount || !dir.has_relative_path() || dir.parent_path() == dir) break;
+        }
+    }
+    std::optional<LimitReading> tightest;
+    for (const auto& dir : candidates) {
+        const auto max = read_number_file(dir / "pids.max");  // "max" reads as nullopt
+        const auto current = read_number_file(dir / "pids.current");
+        if (!max || !current) continue;
+        LimitReading r = reading("pids cgroup", (dir / "pids.max").string(), "tasks", current, max);
+        if (!tightest || *r.headroom_threads() < *tightest->headroom_threads()) tightest = r;
+    }
+    if (tightest) out.push_back(*tightest);
+}
+
+}  // namespace
+
+std::optional<double> LimitReading::headroom_threads() const {
+    if (!ceiling || !current) return std::nullopt;
+    const double room = static_cast<double>(*ceiling) - static_cast<double>(*current);
+    return room / std::max(cost_per_thread, 1e-9);
+}
+
+std::vector<LimitReading> read_limits(const ProcFs& fs, pid_t pid, const ThreadCost& cost) {
+    std::vector<LimitReading> out;
+    const auto tasks = fs.tasks();
+    const auto pid_dir = fs.paths().proc / std::to_string(pid);
+    const std::string limits_text = read_small_file(pid_dir / "limits").value_or("");
+    const auto status = fs.process(pid);
+
+    out.push_back(reading("threads-max", "/proc/sys/kernel/threads-max vs tasks in /proc/loadavg",
+                          "tasks", tasks, fs.sysctl("kernel.threads-max")));
+    out.push_back(reading("pid_max", "/proc/sys/kernel/pid_max vs tasks in /proc/loadavg", "tasks",
+                          tasks, fs.sysctl("kernel.pid_max")));
+
+    if (const auto nproc = rlimit(limits_text, "Max processes")) {
+        LimitReading r =
+            reading("RLIMIT_NPROC", "/proc/PID/limits 'Max processes' vs tasks on the machine",
+                    "tasks", tasks, nproc->soft);
+        // The kernel skips this check for root (CAP_SYS_RESOURCE / CAP_SYS_ADMIN).
+        if (::geteuid() == 0 && fs.paths().proc == "/proc") {
+            r.enforced = false;
+            r.note = "not enforced for root";
+        }
+        out.push_back(r);
+    }
+
+    add_pids_cgroup(fs, pid, out);
+
+    // Each thread stack is one mapping plus its guard page's.
+    out.push_back(reading("vm.max_map_count",
+                          "/proc/sys/vm/max_map_count vs lines of /proc/PID/maps", "mappings",
+                          fs.map_count(pid), fs.sysctl("vm.max_map_count"), 2));
+
+    if (cost.holds_connection) {
+        if (const auto nofile = rlimit(limits_text, "Max open files"))
+            out.push_back(reading("RLIMIT_NOFILE",
+                                  "/proc/PID/limits 'Max open files' vs /proc/PID/fd",
+                                  "descriptors", fs.open_fds(pid), nofile->soft));
+        const auto range = read_small_file(fs.paths().proc / "sys/net/ipv4/ip_local_port_range");
+        if (range) {
+            std::istringstream in(*range);
+            std::uint64_t lo = 0, hi = 0;
+            if (in >> lo >> hi && hi >= lo) {
+                // Ports in use by this process's client sockets: its descriptors bound the count.
+                out.push_back(
+                    reading("ephemeral ports",
+                            "/proc/sys/net/ipv4/ip_local_port_range vs the process's sockets",
+                            "ports", fs.open_fds(pid), hi - lo + 1));
+            }
+        }
+    }
+
+    const auto memory = [&]() -> std::optional<SystemMemory> {
+        try {
+            return fs.system();
+        } catch (const std::exception&) {
+            return std::nullopt;
+        }
+    }();
+    const double stack_kib = static_cast<double>(cost.stack_bytes) / kKiB;
+    if (memory) {
+        const auto mode = fs.sysctl("vm.overcommit_memory");
+        LimitReading commit =
+            reading("commit limit", "/proc/meminfo Committed_AS vs CommitLimit", "KiB",
+                    memory->committed_as_kib, memory->commit_limit_kib, stack_kib);
+        if (mode.value_or(0) != 2) {
+            commit.enforced = false;
+            commit.note = fmt::format("vm.overcommit_memory is {}: only mode 2 enforces it",
+                                      mode ? std::to_string(*mode) : "unknown");
+        }
+        out.push_back(commit);
+    }
+    if (const auto as = rlimit(limits_text, "Max address space")) {
+        out.push_back(reading("RLIMIT_AS", "/proc/PID/limits 'Max address space' vs VmSize", "KiB",
+                              status ? std::optional(status->vsz_kib) : std::nullopt,
+                              as->soft ? std::optional(*as->soft / kKiB) : std::nullopt,
+                              stack_kib));
+    }
+    if (memory) {
+        // A thread touches at least a page or two of its stack; the kernel also needs its own
+        // stack for it. Count headroom in those, not in the virtual stack size.
+        out.push_back(reading("memory", "/proc/meminfo MemTotal - MemAvailable vs MemTotal", "KiB",
+                              memory->mem_total_kib - memory->mem_available_kib,
+                              memory->mem_total_kib, 32));
+    }
+    return out;
+}
+
+Diagnosis diagnose(std::vector<LimitReading> readings, double near_threads) {
+    Diagnosis d;
+    const LimitReading* binding = nullptr;
+    for (const auto& r : readings) {
+        const auto room = r.headroom_threads();
+        if (!r.enforced || !room || *room >= near_threads) continue;
+        if (!binding || *room < *binding->headroom_threads()) binding = &r;
+    }
+    if (binding) {
+        d.binding_limit = binding->name;
+        d.evidence = fmt::format("{} {} of {} {} ({})", *binding->current, binding->unit,
+                                 binding->name, *binding->ceiling, binding->source);
+    } else {
+        d.binding_limit = "unknown";
+        d.evidence = "no limit read was within a few threads of its ceiling";
+    }
+    d.readings = std::move(readings);
+    return d;
+}
+
+}  // namespace tp

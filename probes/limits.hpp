@@ -1,0 +1,54 @@
+// The limits that can stop a program from creating one more thread or connection, read for
+// one process, and the diagnosis of which of them fired. pthread_create says EAGAIN whatever
+// stopped it; the kernel's counters, compared with their ceilings at that moment, say which.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "procfs.hpp"
+
+namespace tp {
+
+// Where one limit stands: `current` against `ceiling` (std::nullopt = unlimited), in `unit`.
+struct LimitReading {
+    std::string name;    // "threads-max", "pid_max", "RLIMIT_NPROC", "pids cgroup", ...
+    std::string source;  // where both numbers came from
+    std::string unit;    // "tasks", "mappings", "descriptors", "ports", "KiB"
+    std::optional<std::uint64_t> current;
+    std::optional<std::uint64_t> ceiling;
+    // What one more thread (or connection) costs against this limit, in `unit`.
+    double cost_per_thread = 1;
+    // False where the kernel does not enforce it here (RLIMIT_NPROC for root, the commit
+    // limit outside overcommit mode 2).
+    bool enforced = true;
+    std::string note;
+
+    // How many more threads fit under the ceiling; std::nullopt if unlimited or unknown.
+    std::optional<double> headroom_threads() const;
+};
+
+// What one more thread asks of the machine, so each limit's headroom can be counted in threads.
+struct ThreadCost {
+    std::uint64_t stack_bytes = 8 << 20;  // mapping size, guard included
+    bool holds_connection = false;        // one more descriptor and (client side) port
+};
+
+// Every limit DESIGN.md names, read for process `pid`.
+std::vector<LimitReading> read_limits(const ProcFs& fs, pid_t pid, const ThreadCost& cost);
+
+struct Diagnosis {
+    std::string binding_limit;  // a LimitReading name, or "unknown"
+    std::string evidence;       // "32762 tasks of pid_max 32768 (/proc/sys/kernel/pid_max)"
+    std::vector<LimitReading> readings;
+};
+
+// A limit binds when it is enforced and fewer than `near_threads` more threads would fit
+// under it; the tightest such limit is named. "unknown" when none is near its ceiling.
+Diagnosis diagnose(std::vector<LimitReading> readings, double near_threads = 4);
+
+}  // namespace tp

@@ -1,0 +1,70 @@
+// Readers for the kernel's own accounting: /proc/PID/status, /proc/meminfo, /proc/loadavg,
+// /proc/sys and the pids cgroup. Every reader takes its roots from SystemPaths so the limit
+// diagnosis can be tested on fixture trees that pretend to be a machine at its limits.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace tp {
+
+struct SystemPaths {
+    std::filesystem::path proc = "/proc";
+    std::filesystem::path sys = "/sys";
+};
+
+// The whole file, or std::nullopt if it cannot be opened (a process that has exited).
+// One open/read/close: cheap enough for the sampling loop.
+std::optional<std::string> read_small_file(const std::filesystem::path& path);
+// The first number in a file such as /proc/sys/kernel/pid_max; nullopt if absent or "max".
+std::optional<std::uint64_t> read_number_file(const std::filesystem::path& path);
+
+// /proc/PID/status, sizes in KiB.
+struct ProcessMemory {
+    std::uint64_t vsz_kib = 0;       // VmSize: all mapped virtual memory
+    std::uint64_t rss_kib = 0;       // VmRSS: resident
+    std::uint64_t rss_anon_kib = 0;  // RssAnon: resident and anonymous (stacks, heap)
+    std::uint64_t pte_kib = 0;       // VmPTE: page tables
+    std::uint64_t threads = 0;       // Threads
+};
+std::optional<ProcessMemory> parse_process_status(const std::string& text);
+
+// /proc/meminfo, KiB.
+struct SystemMemory {
+    std::uint64_t mem_total_kib = 0;
+    std::uint64_t mem_available_kib = 0;
+    std::uint64_t kernel_stack_kib = 0;
+    std::uint64_t committed_as_kib = 0;
+    std::uint64_t commit_limit_kib = 0;
+};
+std::optional<SystemMemory> parse_meminfo(const std::string& text);
+
+class ProcFs {
+  public:
+    explicit ProcFs(SystemPaths paths = {}) : paths_(std::move(paths)) {}
+
+    const SystemPaths& paths() const { return paths_; }
+
+    // std::nullopt once the process has exited.
+    std::optional<ProcessMemory> process(pid_t pid) const;
+    SystemMemory system() const;
+    // Lines of /proc/PID/maps: the mappings vm.max_map_count counts.
+    std::optional<std::uint64_t> map_count(pid_t pid) const;
+    // Entries of /proc/PID/fd: the descriptors RLIMIT_NOFILE counts.
+    std::optional<std::uint64_t> open_fds(pid_t pid) const;
+    // Scheduling entities (threads) on the machine: the 4th field of /proc/loadavg, "1/81".
+    std::optional<std::uint64_t> tasks() const;
+    // /proc/sys/<key> with dots or slashes: "kernel.pid_max".
+    std::optional<std::uint64_t> sysctl(const std::string& key) const;
+
+  private:
+    std::filesystem::path pid_dir(pid_t pid) const;
+
+    SystemPaths paths_;
+};
+
+}  // namespace tp

@@ -1,0 +1,83 @@
+#include "sampler.hpp"
+
+#include <algorithm>
+
+namespace tp {
+
+const char* phase_name(Phase p) {
+    switch (p) {
+        case Phase::baseline:
+            return "baseline";
+        case Phase::ramp:
+            return "ramp";
+        case Phase::hold:
+            return "hold";
+        case Phase::teardown:
+            return "teardown";
+    }
+    return "?";
+}
+
+Sampler::Sampler(ProcFs fs, pid_t probe_pid, std::optional<pid_t> server_pid, Clock::time_point t0)
+    : fs_(std::move(fs)), probe_pid_(probe_pid), server_pid_(server_pid), t0_(t0) {}
+
+Sample Sampler::take(Phase phase, std::uint64_t connections) const {
+    Sample s;
+    s.t_s = std::chrono::duration<double>(Clock::now() - t0_).count();
+    s.phase = phase;
+    s.connections = connections;
+    s.probe = fs_.process(probe_pid_);
+    if (server_pid_) s.server = fs_.process(*server_pid_);
+    s.system = fs_.system();
+    s.tasks = fs_.tasks();
+    return s;
+}
+
+SamplingThread::SamplingThread(const Sampler& sampler, const RunState& state,
+                               std::chrono::nanoseconds interval)
+    : sampler_(sampler), state_(state) {
+    thread_ = std::thread([this, interval] { loop(interval); });
+}
+
+SamplingThread::~SamplingThread() {
+    if (thread_.joinable()) finish();
+}
+
+void SamplingThread::store(const Sample& s) {
+    if (sampler_.server_pid() && !s.server) server_gone_ = true;
+    std::lock_guard lock(mutex_);
+    samples_.push_back(s);
+}
+
+Sample SamplingThread::record_now() {
+    const Sample s = sampler_.take(state_.phase.load(), state_.connections.load());
+    store(s);
+    return s;
+}
+
+void SamplingThread::loop(std::chrono::nanoseconds interval) {
+    auto next = Sampler::Clock::now();
+    while (!stopping_.load()) {
+        record_now();
+        next += interval;
+        std::unique_lock lock(wake_mutex_);
+        wake_.wait_until(lock, next, [this] { return stopping_.load(); });
+    }
+}
+
+std::vector<Sample> SamplingThread::finish() {
+    {
+        std::lock_guard lock(wake_mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    std::lock_guard lock(mutex_);
+    std::vector<Sample> out = samples_;
+    // record_now() from the run and the loop may interleave; keep time order.
+    std::stable_sort(out.begin(), out.end(),
+                     [](const Sample& a, const Sample& b) { return a.t_s < b.t_s; });
+    return out;
+}
+
+}  // namespace tp

@@ -1,0 +1,89 @@
+// Samples the probe process, the server process and the system over time. One sample is a
+// handful of small /proc reads (status twice, meminfo, loadavg): cheap enough at 10 Hz with
+// ten thousand threads, which is why smaps is never read here.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "procfs.hpp"
+
+namespace tp {
+
+enum class Phase { baseline, ramp, hold, teardown };
+const char* phase_name(Phase p);
+
+struct Sample {
+    double t_s = 0;  // since the probe's start
+    Phase phase = Phase::baseline;
+    std::uint64_t connections = 0;  // connections the probe holds at that moment
+    std::optional<ProcessMemory> probe;
+    std::optional<ProcessMemory> server;  // nullopt without a known server pid, or once it died
+    SystemMemory system;
+    std::optional<std::uint64_t> tasks;  // threads on the whole machine (/proc/loadavg)
+};
+
+// What the run is doing now; written by the run, read by the sampling thread.
+struct RunState {
+    std::atomic<Phase> phase{Phase::baseline};
+    std::atomic<std::uint64_t> connections{0};
+};
+
+class Sampler {
+  public:
+    using Clock = std::chrono::steady_clock;
+
+    Sampler(ProcFs fs, pid_t probe_pid, std::optional<pid_t> server_pid, Clock::time_point t0);
+
+    Sample take(Phase phase, std::uint64_t connections) const;
+    std::optional<pid_t> server_pid() const { return server_pid_; }
+
+  private:
+    ProcFs fs_;
+    pid_t probe_pid_;
+    std::optional<pid_t> server_pid_;
+    Clock::time_point t0_;
+};
+
+// Takes a sample every `interval` on its own thread until stopped, and on demand from the
+// run at phase boundaries so every phase has at least one.
+class SamplingThread {
+  public:
+    SamplingThread(const Sampler& sampler, const RunState& state,
+                   std::chrono::nanoseconds interval);
+    ~SamplingThread();
+    SamplingThread(const SamplingThread&) = delete;
+    SamplingThread& operator=(const SamplingThread&) = delete;
+
+    // Records a sample now and returns it.
+    Sample record_now();
+    // True once a sample found the server gone.
+    bool server_gone() const { return server_gone_.load(); }
+    // Stops the thread; returns every sample in time order.
+    std::vector<Sample> finish();
+
+  private:
+    void loop(std::chrono::nanoseconds interval);
+    void store(const Sample& s);
+
+    const Sampler& sampler_;
+    const RunState& state_;
+    std::mutex mutex_;
+    std::vector<Sample> samples_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<bool> server_gone_{false};
+    std::mutex wake_mutex_;
+    std::condition_variable wake_;
+    std::thread thread_;
+};
+
+}  // namespace tp

@@ -1,0 +1,37 @@
+// SIGINT and SIGTERM as a request to stop, not a death: a probe that is interrupted stops
+// spawning, tears down what it built, stops its server and writes what it measured.
+// The signals are blocked in every thread and read from a signalfd, so no handler runs
+// in a signal context and every wait in the probe can be woken by them.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+
+#include "net.hpp"
+
+namespace tp {
+
+class StopSignal {
+  public:
+    // Blocks SIGINT and SIGTERM in the calling thread and in every thread it creates from
+    // now on: construct it in main before any other thread starts.
+    StopSignal();
+    ~StopSignal();
+    StopSignal(const StopSignal&) = delete;
+    StopSignal& operator=(const StopSignal&) = delete;
+
+    // True once a stop was asked for; never blocks.
+    bool requested();
+    // Sleeps up to `d`; returns true (early) if a stop was asked for.
+    bool wait_for(std::chrono::nanoseconds d);
+    // The signal that asked, 0 if none has.
+    int signal_number() const { return signal_.load(); }
+
+  private:
+    void consume();
+
+    Fd fd_;
+    std::atomic<int> signal_{0};
+};
+
+}  // namespace tp

@@ -1,0 +1,117 @@
+#include "summary.hpp"
+
+#include <algorithm>
+#include <functional>
+
+namespace tp {
+namespace {
+
+template <typename T>
+T median(std::vector<T> values) {
+    std::sort(values.begin(), values.end());
+    return values[values.size() / 2];
+}
+
+std::optional<ProcessMemory> median_process(
+    const std::vector<const Sample*>& samples,
+    const std::function<const std::optional<ProcessMemory>&(const Sample&)>& side) {
+    std::vector<const ProcessMemory*> present;
+    for (const Sample* s : samples)
+        if (side(*s)) present.push_back(&*side(*s));
+    if (present.empty()) return std::nullopt;
+    auto field = [&](std::uint64_t ProcessMemory::*member) {
+        std::vector<std::uint64_t> v;
+        for (const auto* p : present) v.push_back(p->*member);
+        return median(v);
+    };
+    ProcessMemory m;
+    m.vsz_kib = field(&ProcessMemory::vsz_kib);
+    m.rss_kib = field(&ProcessMemory::rss_kib);
+    m.rss_anon_kib = field(&ProcessMemory::rss_anon_kib);
+    m.pte_kib = field(&ProcessMemory::pte_kib);
+    m.threads = field(&ProcessMemory::threads);
+    return m;
+}
+
+double per(double delta, std::uint64_t count) {
+    return count > 0 ? delta / static_cast<double>(count) : 0.0;
+}
+
+double delta(std::uint64_t after, std::uint64_t before) {
+    return static_cast<double>(after) - static_cast<double>(before);
+}
+
+std::optional<SideCost> side_cost(const std::optional<ProcessMemory>& baseline,
+                                  const std::optional<ProcessMemory>& plateau) {
+    if (!baseline || !plateau) return std::nullopt;
+    SideCost c;
+    c.baseline = *baseline;
+    c.plateau = *plateau;
+    c.threads_added =
+        plateau->threads > baseline->threads ? plateau->threads - baseline->threads : 0;
+    c.vsz_per_thread_kib = per(delta(plateau->vsz_kib, baseline->vsz_kib), c.threads_added);
+    c.rss_per_thread_kib = per(delta(plateau->rss_kib, baseline->rss_kib), c.threads_added);
+    c.rss_anon_per_thread_kib =
+        per(delta(plateau->rss_anon_kib, baseline->rss_anon_kib), c.threads_added);
+    c.pte_per_thread_kib = per(delta(plateau->pte_kib, baseline->pte_kib), c.threads_added);
+    return c;
+}
+
+}  // namespace
+
+std::optional<Sample> median_of_phase(const std::vector<Sample>& samples, Phase phase) {
+    std::vector<const Sample*> in_phase;
+    for (const auto& s : samples)
+        if (s.phase == phase) in_phase.push_back(&s);
+    if (in_phase.empty()) return std::nullopt;
+    Sample m = *in_phase.back();
+    m.probe = median_process(
+        in_phase, [](const Sample& s) -> const auto& { return s.probe; });
+    m.server = median_process(
+        in_phase, [](const Sample& s) -> const auto& { return s.server; });
+    auto sys = [&](std::uint64_t SystemMemory::*member) {
+        std::vector<std::uint64_t> v;
+        for (const Sample* s : in_phase) v.push_back(s->system.*member);
+        return median(v);
+    };
+    m.system.mem_total_kib = sys(&SystemMemory::mem_total_kib);
+    m.system.mem_available_kib = sys(&SystemMemory::mem_available_kib);
+    m.system.kernel_stack_kib = sys(&SystemMemory::kernel_stack_kib);
+    m.system.committed_as_kib = sys(&SystemMemory::committed_as_kib);
+    m.system.commit_limit_kib = sys(&SystemMemory::commit_limit_kib);
+    std::vector<std::uint64_t> tasks;
+    for (const Sample* s : in_phase)
+        if (s->tasks) tasks.push_back(*s->tasks);
+    m.tasks = tasks.empty() ? std::nullopt : std::optional(median(tasks));
+    std::vector<std::uint64_t> conns;
+    for (const Sample* s : in_phase) conns.push_back(s->connections);
+    m.connections = median(conns);
+    return m;
+}
+
+CostSummary summarize_costs(const std::vector<Sample>& samples) {
+    CostSummary out;
+    const auto baseline = median_of_phase(samples, Phase::baseline);
+    const auto plateau = median_of_phase(samples, Phase::hold);
+    if (!baseline || !plateau) return out;
+    out.probe = side_cost(baseline->probe, plateau->probe);
+    out.server = side_cost(baseline->server, plateau->server);
+
+    SystemCost sys;
+    if (out.probe && out.server) {
+        sys.tasks_added = out.probe->threads_added + out.server->threads_added;
+    } else if (baseline->tasks && plateau->tasks && *plateau->tasks > *baseline->tasks) {
+        sys.tasks_added = *plateau->tasks - *baseline->tasks;
+        sys.tasks_counted = "machine";
+    }
+    sys.kernel_stack_per_task_kib =
+        per(delta(plateau->system.kernel_stack_kib, baseline->system.kernel_stack_kib),
+            sys.tasks_added);
+    sys.commit_per_task_kib =
+        per(delta(plateau->system.committed_as_kib, baseline->system.committed_as_kib),
+            sys.tasks_added);
+    out.system = sys;
+    return out;
+}
+
+}  // namespace tp

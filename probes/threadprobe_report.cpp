@@ -1,0 +1,182 @@
+#include "threadprobe_report.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "units.hpp"
+
+namespace tp {
+namespace {
+
+using nlohmann::json;
+
+double seconds(std::chrono::nanoseconds d) {
+    return std::chrono::duration<double>(d).count();
+}
+
+// Rounded to 0.01 KiB: beyond that the figures are noise, and the JSON stays readable.
+double kib(double v) {
+    return std::round(v * 100) / 100;
+}
+
+json side_json(const std::optional<SideCost>& c) {
+    if (!c) return nullptr;
+    return {{"threads_added", c->threads_added},
+            {"vsz_per_thread_kib", kib(c->vsz_per_thread_kib)},
+            {"rss_per_thread_kib", kib(c->rss_per_thread_kib)},
+            {"rss_anon_per_thread_kib", kib(c->rss_anon_per_thread_kib)},
+            {"pte_per_thread_kib", kib(c->pte_per_thread_kib)},
+            {"baseline", to_json(c->baseline)},
+            {"plateau", to_json(c->plateau)}};
+}
+
+json failure_json(const std::optional<Failure>& f) {
+    if (!f) return nullptr;
+    json readings = json::array();
+    for (const auto& r : f->diagnosis.readings) readings.push_back(to_json(r));
+    return {{"side", f->side},
+            {"operation", f->operation},
+            {"at_thread", f->at_thread},
+            {"error", f->error},
+            {"binding_limit", f->diagnosis.binding_limit},
+            {"evidence", f->diagnosis.evidence},
+            {"readings", readings}};
+}
+
+json config_json(const ThreadProbeResult& r) {
+    const auto& c = r.config;
+    return {{"threads", c.threads},
+            {"stack", c.stack ? json(*c.stack) : json("default")},
+            {"stack_bytes", r.effective_stack_bytes},
+            {"request_n", c.request_n},
+            {"touch_bytes", c.touch_bytes},
+            {"baseline_s", seconds(c.baseline)},
+            {"hold_s", seconds(c.hold)},
+            {"interval_s", seconds(c.interval)},
+            {"server",
+             {{"endpoint", fmt::format("{}:{}", r.server.endpoint.host, r.server.endpoint.port)},
+              {"pid", r.server.pid ? json(*r.server.pid) : json(nullptr)},
+              {"model", r.server.model},
+              {"embedded", r.server.embedded}}}};
+}
+
+json sample_json(const Sample& s) {
+    return {{"t_s", std::round(s.t_s * 1e4) / 1e4},
+            {"phase", phase_name(s.phase)},
+            {"connections", s.connections},
+            {"probe", s.probe ? to_json(*s.probe) : json(nullptr)},
+            {"server", s.server ? to_json(*s.server) : json(nullptr)},
+            {"system", to_json(s.system)},
+            {"tasks", s.tasks ? json(*s.tasks) : json(nullptr)}};
+}
+
+}  // namespace
+
+json to_json(const ThreadProbeResult& r) {
+    json samples = json::array();
+    for (const auto& s : r.samples) samples.push_back(sample_json(s));
+    json system = nullptr;
+    if (r.costs.system)
+        system = {{"tasks_added", r.costs.system->tasks_added},
+                  {"tasks_counted", r.costs.system->tasks_counted},
+                  {"kernel_stack_per_task_kib", kib(r.costs.system->kernel_stack_per_task_kib)},
+                  {"commit_per_task_kib", kib(r.costs.system->commit_per_task_kib)}};
+    json summary = {
+        {"threads_requested", r.config.threads},
+        {"threads_spawned", r.spawned},
+        {"connections", r.connections},
+        {"spawn_s", std::round(r.spawn_s * 1e4) / 1e4},
+        {"probe", side_json(r.costs.probe)},
+        {"server", side_json(r.costs.server)},
+        {"system", system},
+        {"errors",
+         {{"connect", r.errors.connect},
+          {"request", r.errors.request},
+          {"reply", r.errors.reply},
+          {"refused", r.errors.refused}}},
+        {"failure", failure_json(r.failure)},
+        {"server_died", r.server_died ? json(*r.server_died) : json(nullptr)},
+        {"interrupted", r.interrupted},
+    };
+    return {{"tool", "threadprobe"},
+            {"version", THREADPROBE_VERSION},
+            {"context", to_json(r.context)},
+            {"config", config_json(r)},
+            {"samples", samples},
+            {"summary", summary}};
+}
+
+std::string to_csv(const ThreadProbeResult& r) {
+    std::string out =
+        "t_s,phase,connections,probe_threads,probe_vsz_kib,probe_rss_kib,probe_rss_anon_kib,"
+        "probe_pte_kib,server_threads,server_vsz_kib,server_rss_kib,server_rss_anon_kib,"
+        "server_pte_kib,kernel_stack_kib,committed_as_kib,mem_available_kib,tasks\n";
+    auto side = [](const std::optional<ProcessMemory>& m) {
+        if (!m) return std::string(",,,,");
+        return fmt::format("{},{},{},{},{}", m->threads, m->vsz_kib, m->rss_kib, m->rss_anon_kib,
+                           m->pte_kib);
+    };
+    for (const auto& s : r.samples)
+        out += fmt::format("{:.4f},{},{},{},{},{},{},{},{}\n", s.t_s, phase_name(s.phase),
+                           s.connections, side(s.probe), side(s.server), s.system.kernel_stack_kib,
+                           s.system.committed_as_kib, s.system.mem_available_kib,
+                           s.tasks ? std::to_string(*s.tasks) : "");
+    return out;
+}
+
+std::string to_table(const ThreadProbeResult& r) {
+    const auto& c = r.config;
+    std::string out = fmt::format(
+        "threadprobe {}: {} threads, stack {}{}, request fib({}){}\n", THREADPROBE_VERSION,
+        c.threads, format_size(r.effective_stack_bytes), c.stack ? "" : " (default)", c.request_n,
+        c.touch_bytes ? fmt::format(", touching {} of stack", format_size(c.touch_bytes)) : "");
+    out += fmt::format("server:  {}:{} model={} pid={}{}\n", r.server.endpoint.host,
+                       r.server.endpoint.port, r.server.model,
+                       r.server.pid ? std::to_string(*r.server.pid) : "unknown",
+                       r.server.embedded ? " (embedded)" : "");
+    out += fmt::format("machine: {}\n         {}, glibc {}, page {} B\n\n",
+                       r.context.topology.summary(), r.context.kernel, r.context.glibc,
+                       r.context.page_size);
+
+    out += fmt::format("connections  {} of {} up, spawn+connect {:.3f} s ({:.1f} us each)\n\n",
+                       r.connections, c.threads, r.spawn_s,
+                       r.connections ? r.spawn_s * 1e6 / static_cast<double>(r.connections) : 0.0);
+    out += fmt::format("{:<8} {:>8} {:>12} {:>12} {:>12} {:>12}\n", "side", "threads", "VSZ/thread",
+                       "RSS/thread", "anon/thread", "PTE/thread");
+    auto row = [&](const char* name, const std::optional<SideCost>& s) {
+        if (!s) {
+            out += fmt::format("{:<8} {:>8}  (not sampled: pass --server-pid)\n", name, "-");
+            return;
+        }
+        out +=
+            fmt::format("{:<8} {:>8} {:>12} {:>12} {:>12} {:>12}\n", name, s->threads_added,
+                        format_kib(s->vsz_per_thread_kib), format_kib(s->rss_per_thread_kib),
+                        format_kib(s->rss_anon_per_thread_kib), format_kib(s->pte_per_thread_kib));
+    };
+    row("probe", r.costs.probe);
+    row("server", r.costs.server);
+    if (r.costs.system) {
+        const auto& s = *r.costs.system;
+        out += fmt::format(
+            "\nsystem, per task added ({} tasks, {}): kernel stack {}, commit charge {}\n",
+            s.tasks_added, s.tasks_counted, format_kib(s.kernel_stack_per_task_kib),
+            format_kib(s.commit_per_task_kib));
+    }
+    if (r.errors.total() > 0)
+        out +=
+            fmt::format("\nerrors: {} connect, {} request, {} wrong reply, {} refused by server\n",
+                        r.errors.connect, r.errors.request, r.errors.reply, r.errors.refused);
+    if (r.failure) {
+        const auto& f = *r.failure;
+        out += fmt::format("\nFAILED at thread {}: {} {} failed: {}\n", f.at_thread, f.side,
+                           f.operation, f.error);
+        out += fmt::format("binding limit: {}\nevidence: {}\n", f.diagnosis.binding_limit,
+                           f.diagnosis.evidence);
+    }
+    if (r.server_died) out += fmt::format("\nthe server died mid-run: {}\n", *r.server_died);
+    if (r.interrupted) out += "\ninterrupted: figures cover what was measured before the stop\n";
+    return out;
+}
+
+}  // namespace tp

@@ -1,0 +1,52 @@
+#include <catch2/catch.hpp>
+
+#include "summary.hpp"
+
+namespace {
+
+tp::Sample sample(tp::Phase phase, std::uint64_t probe_threads, std::uint64_t probe_vsz,
+                  std::uint64_t probe_rss, std::uint64_t server_threads,
+                  std::uint64_t kernel_stack) {
+    tp::Sample s;
+    s.phase = phase;
+    s.probe = tp::ProcessMemory{probe_vsz, probe_rss, probe_rss, 100, probe_threads};
+    s.server = tp::ProcessMemory{50000, 3000, 1000, 80, server_threads};
+    s.system.kernel_stack_kib = kernel_stack;
+    s.system.committed_as_kib = 1000;
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("per-thread cost is the baseline-to-plateau slope over threads added", "[summary]") {
+    using tp::Phase;
+    // 100 threads added on each side: +6800 KiB VSZ and +840 KiB RSS on the probe's side,
+    // +3200 KiB of kernel stacks for 200 tasks.
+    const std::vector<tp::Sample> samples = {
+        sample(Phase::baseline, 2, 10000, 2000, 1, 1000),
+        sample(Phase::baseline, 2, 10000, 2000, 1, 1000),
+        sample(Phase::ramp, 50, 13000, 2400, 50, 2600),
+        sample(Phase::hold, 102, 16800, 2840, 101, 4200),
+        // One outlier in the hold phase must not move the median.
+        sample(Phase::hold, 102, 99999, 9999, 101, 4200),
+        sample(Phase::hold, 102, 16800, 2840, 101, 4200),
+        sample(Phase::teardown, 2, 16800, 2100, 1, 1000),
+    };
+    const auto c = tp::summarize_costs(samples);
+    REQUIRE(c.probe);
+    CHECK(c.probe->threads_added == 100);
+    CHECK(c.probe->vsz_per_thread_kib == Approx(68.0));
+    CHECK(c.probe->rss_per_thread_kib == Approx(8.4));
+    REQUIRE(c.server);
+    CHECK(c.server->threads_added == 100);
+    REQUIRE(c.system);
+    CHECK(c.system->tasks_added == 200);
+    CHECK(c.system->kernel_stack_per_task_kib == Approx(16.0));
+}
+
+TEST_CASE("no hold phase means no cost figures rather than made-up ones", "[summary]") {
+    const std::vector<tp::Sample> samples = {sample(tp::Phase::baseline, 2, 10000, 2000, 1, 1000)};
+    const auto c = tp::summarize_costs(samples);
+    CHECK_FALSE(c.probe);
+    CHECK_FALSE(c.system);
+}
