@@ -1,1 +1,171 @@
-// placeholder
+// threadprobe end to end: the real program against a real embedded fibserver on loopback.
+// Bounds come from how the machine works, not from a run we liked.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <nlohmann/json.hpp>
+
+#include "run_program.hpp"
+
+namespace {
+
+using nlohmann::json;
+using tp::test::run_program;
+
+constexpr double kStackKiB = 64;
+
+std::filesystem::path temp_path(const std::string& name) {
+    return std::filesystem::temp_directory_path() /
+           ("threadprobe-test-" + std::to_string(::getpid()) + "-" + name);
+}
+
+json read_json(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    REQUIRE(in.good());
+    return json::parse(in);
+}
+
+}  // namespace
+
+TEST_CASE("200 threads at 64k: per-thread cost within what the machine allows", "[threadprobe]") {
+    const auto path = temp_path("200.json");
+    const auto run = run_program("threadprobe", {"--threads=200", "--stack=64k", "--hold=300ms",
+                                                 "--json", path.string(), "--quiet"});
+    INFO(run.err);
+    REQUIRE(run.exit_code == 0);
+    const json r = read_json(path);
+    std::filesystem::remove(path);
+
+    for (const char* key : {"tool", "version", "context", "config", "samples", "summary"})
+        CHECK(r.contains(key));
+    const json& s = r["summary"];
+    CHECK(s["connections"] == 200);
+    CHECK(s["spawn_s"].get<double>() > 0);
+    CHECK(s["failure"].is_null());
+
+    // Each thread maps its stack plus a guard page; glibc's thread descriptor and TLS live
+    // inside the stack mapping. Anything beyond a few pages would be a leak or an arena.
+    const double vsz = s["probe"]["vsz_per_thread_kib"];
+    CHECK(vsz >= kStackKiB);
+    CHECK(vsz < kStackKiB + 64);
+    // A thread touches at least one page of its stack, and far less than all of it.
+    const double rss = s["probe"]["rss_per_thread_kib"];
+    CHECK(rss >= 4);
+    CHECK(rss < 64);
+    CHECK(s["probe"]["pte_per_thread_kib"].get<double>() >= 0);
+
+    // The server made one thread per connection, at the same stack size.
+    CHECK(s["server"]["threads_added"].get<int>() >= 200);
+    const double server_vsz = s["server"]["vsz_per_thread_kib"];
+    CHECK(server_vsz >= kStackKiB);
+    CHECK(server_vsz < kStackKiB + 64);
+
+    // Every task has a kernel stack: 16 KiB on x86_64 (THREAD_SIZE), 8 KiB on some others.
+    const double kstack = s["system"]["kernel_stack_per_task_kib"];
+    CHECK(kstack >= 4);
+    CHECK(kstack <= 64);
+    CHECK(s["system"].contains("commit_per_task_kib"));
+
+    const json& ctx = r["context"];
+    CHECK(ctx["topology"]["pus"].get<int>() >= 1);
+    CHECK(ctx["topology"]["cores"].get<int>() >= 1);
+    CHECK_FALSE(ctx["kernel"].get<std::string>().empty());
+    CHECK_FALSE(ctx["glibc"].get<std::string>().empty());
+    CHECK(ctx["limits"].size() >= 5);
+
+    // Samples cover every phase, in time order.
+    std::set<std::string> phases;
+    double last_t = -1;
+    for (const auto& sample : r["samples"]) {
+        phases.insert(sample["phase"].get<std::string>());
+        CHECK(sample["t_s"].get<double>() >= last_t);
+        last_t = sample["t_s"];
+    }
+    CHECK(phases == std::set<std::string>{"baseline", "ramp", "hold", "teardown"});
+}
+
+TEST_CASE("the table shows both sides and the system figures", "[threadprobe]") {
+    const auto csv = temp_path("20.csv");
+    const auto run = run_program(
+        "threadprobe", {"--threads=20", "--stack=16k", "--hold=200ms", "--csv", csv.string()});
+    INFO(run.err);
+    REQUIRE(run.exit_code == 0);
+    CHECK_THAT(run.out, Catch::Contains("connections  20 of 20 up"));
+    CHECK_THAT(run.out, Catch::Contains("probe") && Catch::Contains("server") &&
+                            Catch::Contains("VSZ/thread") && Catch::Contains("kernel stack"));
+    // Not a terminal: no progress lines on stderr.
+    CHECK(run.err.empty());
+    std::ifstream in(csv);
+    std::string header;
+    std::getline(in, header);
+    CHECK_THAT(header, Catch::StartsWith("t_s,phase,connections,probe_threads,probe_vsz_kib"));
+    std::filesystem::remove(csv);
+}
+
+TEST_CASE("thread creation failing mid-run: limit named, results kept, exit 1", "[threadprobe]") {
+    // A 64 MiB stack per thread under a 768 MiB address-space limit: the probe runs out of
+    // address space after a handful of threads, and must say that RLIMIT_AS is why.
+    const auto path = temp_path("as.json");
+    tp::test::RunOptions options;
+    options.address_space_limit = 768ull << 20;
+    const auto run = run_program(
+        "threadprobe",
+        {"--threads=100", "--stack=64m", "--hold=200ms", "--json", path.string(), "--quiet"},
+        options);
+    INFO(run.out << run.err);
+    CHECK(run.exit_code == 1);
+    CHECK_THAT(run.err, Catch::Contains("RLIMIT_AS"));
+    const json r = read_json(path);
+    std::filesystem::remove(path);
+    const json& failure = r["summary"]["failure"];
+    REQUIRE(failure.is_object());
+    CHECK(failure["binding_limit"] == "RLIMIT_AS");
+    CHECK(failure["at_thread"].get<int>() < 100);
+    CHECK_THAT(failure["evidence"].get<std::string>(), Catch::Contains("Max address space"));
+    // What was reached is still measured.
+    CHECK(r["summary"]["connections"].get<int>() == failure["at_thread"].get<int>());
+    CHECK(r["samples"].size() >= 3);
+}
+
+TEST_CASE("bad input: one line naming the flag, exit 2", "[threadprobe]") {
+    struct Case {
+        std::vector<std::string> args;
+        std::string says;
+    };
+    const std::vector<Case> cases = {
+        {{"--threads=0"}, "--threads"},       {{"--threads=-5"}, "--threads"},
+        {{"--stack=12q"}, "--stack"},         {{"--stack=1k"}, "minimum"},
+        {{"--stack=2g"}, "--stack"},          {{"--touch=1m", "--stack=64k"}, "--touch"},
+        {{"--hold=soon"}, "--hold"},          {{"--connect=nowhere"}, "--connect"},
+        {{"--server-pid=1"}, "--server-pid"}, {{"--frobnicate"}, "frobnicate"},
+    };
+    for (const auto& c : cases) {
+        const auto run = run_program("threadprobe", c.args);
+        INFO(c.args.front() << " -> " << run.err);
+        CHECK(run.exit_code == 2);
+        CHECK_THAT(run.err, Catch::StartsWith("threadprobe: error: ") && Catch::Contains(c.says) &&
+                                Catch::EndsWith("(see --help)\n"));
+        CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
+        CHECK(run.out.empty());
+    }
+}
+
+TEST_CASE("runtime failures: one line, exit 1, nothing left behind", "[threadprobe]") {
+    SECTION("an unwritable --json path fails before the run") {
+        const auto run =
+            run_program("threadprobe", {"--threads=10", "--json=/nonexistent-dir/r.json"});
+        CHECK(run.exit_code == 1);
+        CHECK_THAT(run.err, Catch::StartsWith("threadprobe: cannot write /nonexistent-dir/r.json"));
+        CHECK(run.out.empty());
+    }
+    SECTION("an unreachable server") {
+        // Port 1 on loopback: nothing listens there unless root put it there.
+        const auto run = run_program("threadprobe", {"--threads=10", "--connect=127.0.0.1:1"});
+        CHECK(run.exit_code == 1);
+        CHECK_THAT(run.err, Catch::StartsWith("threadprobe: connect to 127.0.0.1:1"));
+    }
+    CHECK(tp::test::children_of(::getpid()).empty());
+}

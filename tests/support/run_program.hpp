@@ -1,0 +1,36 @@
+// Runs one of our programs from build/bin as a child, the way a user would, and captures what
+// it says. Bounded in time: a program that hangs is killed and the test fails instead.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tp::test {
+
+struct ProgramRun {
+    int exit_code = -1;  // 128 + signal if killed by one
+    bool timed_out = false;
+    std::string out;
+    std::string err;
+};
+
+struct RunOptions {
+    std::chrono::milliseconds timeout{std::chrono::seconds(60)};
+    std::optional<rlim_t> address_space_limit;  // RLIMIT_AS for the child, in bytes
+};
+
+// The path of a program in build/bin.
+std::string program(const std::string& name);
+
+ProgramRun run_program(const std::string& name, const std::vector<std::string>& args,
+                       const RunOptions& options = {});
+
+// Children of `pid` still alive (from /proc/*/stat), to prove nothing was left behind.
+std::vector<pid_t> children_of(pid_t pid);
+
+}  // namespace tp::test
