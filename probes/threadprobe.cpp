@@ -168,6 +168,8 @@ ThreadProbeResult run_threadprobe(const ThreadProbeConfig& config, StopSignal& s
         progress(fmt::format("ramp: {} of {} connected", threads.connected(), threads.spawned()));
     }
     result.spawn_s = std::chrono::duration<double>(Clock::now() - ramp_start).count();
+    // However fast the ramp was, the timeline shows its end.
+    sampling.record_now();
     result.spawned = threads.spawned();
     result.connections = threads.connected();
     state.connections = threads.connected();

@@ -1,1 +1,153 @@
-int main() { return 0; }
+// fibserver: the article's fib server in the concurrency model chosen by --model.
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <string.h>  // sigabbrev_np
+
+#include <cstdio>
+#include <limits>
+
+#include "cli.hpp"
+#include "fib.hpp"
+#include "server.hpp"
+#include "stop_signals.hpp"
+#include "thread_stack.hpp"
+
+namespace {
+
+namespace po = tp::po;
+
+// The raw option values, checked and turned into a ServerConfig by make_config(). Integers are
+// read as signed so that "-1" is rejected rather than wrapped around by Boost's lexical_cast.
+struct Options {
+    std::string model = "threads";
+    std::string handler = "fib";
+    tp::StackSize stack;
+    // 25000 rather than an ephemeral port: the article's perf1.py and perf2.py hard-code
+    // 127.0.0.1:25000 and must run unchanged against a fibserver started by hand, as the
+    // article's readers start it. Programs that start fibserver themselves (the probes, the
+    // tests) pass --port 0 and read the port from the readiness line, so they never collide.
+    long long port = 25000;
+    std::string bind = "127.0.0.1";
+    long long max_n = 45;
+    long long max_line = 128;
+    tp::Duration raw_grace{std::chrono::milliseconds(50)};
+    long long backlog = 4096;
+};
+
+po::options_description describe_options(Options& o) {
+    po::options_description options("options", 100);
+    // clang-format off
+    options.add_options()
+        ("help,h", "print this help and exit")
+        ("version", "print the version and exit")
+        ("model", po::value(&o.model)->default_value(o.model),
+            ("concurrency model: " + tp::model_names() +
+             " (iterative: one client at a time; threads: a pthread per connection)").c_str())
+        ("handler", po::value(&o.handler)->default_value(o.handler),
+            "fib: reply fib(n) to each n; echo: send bytes back as they come (the article's "
+            "first server)")
+        ("stack", po::value(&o.stack)->default_value(o.stack, tp::describe(o.stack)),
+            "stack size of each connection thread (threads model), e.g. 16k, 64k, 8m; 'default' "
+            "is glibc's (the RLIMIT_STACK soft limit, usually 8 MiB, as a Python thread gets). "
+            "At least PTHREAD_STACK_MIN, at most 1 GiB, rounded up to whole pages")
+        ("port", po::value(&o.port)->default_value(o.port),
+            "TCP port; 0 picks a free one (see the readiness line). 25000 is the article's, "
+            "which its perf1.py and perf2.py hard-code")
+        ("bind", po::value(&o.bind)->default_value(o.bind), "IPv4 address to listen on")
+        ("max-n", po::value(&o.max_n)->default_value(o.max_n),
+            "largest n served; above it a request gets an error line. At most 92, the largest "
+            "whose fib fits in a signed 64-bit integer; the default keeps one request to about a second")
+        ("max-line", po::value(&o.max_line)->default_value(o.max_line),
+            ("longest request line in bytes (2 to " + std::to_string(tp::kLineCapacity) +
+             "); a longer one gets an error line and the connection is closed").c_str())
+        ("raw-grace", po::value(&o.raw_grace)->default_value(o.raw_grace, tp::describe(o.raw_grace)),
+            "how long bytes without a newline wait for one before they count as a request "
+            "(the article's clients send b'30' and wait). After that the connection is in raw "
+            "mode: what each read ends with unterminated is a request at once, as in the "
+            "article's server. A connection that sends a newline first stays in line mode. "
+            "0 = raw from the start")
+        ("backlog", po::value(&o.backlog)->default_value(o.backlog),
+            "listen(2) backlog (the kernel caps it at net.core.somaxconn). The article's "
+            "listen(5) makes a thousand simultaneous connects overflow the queue and wait for "
+            "SYN retries of 1 s and more, which would distort every spawn time measured");
+    // clang-format on
+    return options;
+}
+
+long long in_range(const char* flag, long long value, long long min, long long max,
+                   const std::string& why = "") {
+    if (value < min || value > max)
+        throw tp::UsageError(fmt::format("option '--{}': {} is outside {}..{}{}", flag, value, min,
+                                         max, why.empty() ? "" : " (" + why + ")"));
+    return value;
+}
+
+tp::ServerConfig make_config(const Options& o, const po::variables_map& vm) {
+    tp::ServerConfig config;
+    const auto model = tp::parse_model(o.model);
+    if (!model)
+        throw tp::UsageError(fmt::format("option '--model': unknown model '{}' (choose {})",
+                                         o.model, tp::model_names()));
+    config.model = *model;
+    const auto handler = tp::parse_handler(o.handler);
+    if (!handler)
+        throw tp::UsageError(fmt::format(
+            "option '--handler': unknown handler '{}' (choose fib or echo)", o.handler));
+    config.connection.handler = *handler;
+    config.connection.limits.max_n = static_cast<unsigned>(in_range(
+        "max-n", o.max_n, 0, tp::kFibMaxN, "fib(93) does not fit in a signed 64-bit integer"));
+    config.connection.limits.max_line = static_cast<std::size_t>(
+        in_range("max-line", o.max_line, 2, static_cast<long long>(tp::kLineCapacity)));
+    if (o.raw_grace.value > std::chrono::seconds(60))
+        throw tp::UsageError(
+            "option '--raw-grace': at most 60s (it delays a client's first "
+            "request)");
+    config.connection.raw_grace = o.raw_grace.value;
+    config.port = static_cast<std::uint16_t>(in_range("port", o.port, 0, 65535));
+    config.bind = o.bind;
+    in_addr address{};
+    if (::inet_pton(AF_INET, o.bind.c_str(), &address) != 1)
+        throw tp::UsageError(
+            fmt::format("option '--bind': '{}' is not an IPv4 address (e.g. 0.0.0.0)", o.bind));
+    config.backlog =
+        static_cast<int>(in_range("backlog", o.backlog, 1, std::numeric_limits<int>::max()));
+
+    const tp::ThreadStackChoice stack = tp::check_thread_stack(o.stack);
+    config.thread_stack = stack.bytes;
+    if (stack.rounded_from)
+        fmt::print(stderr, "fibserver: note: --stack {} rounded up to {} bytes (whole pages)\n",
+                   *stack.rounded_from, *stack.bytes);
+    if (!vm["stack"].defaulted() && config.model != tp::ModelKind::threads)
+        fmt::print(stderr, "fibserver: note: --stack has no effect with --model {}\n", o.model);
+    return config;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    return tp::run_main("fibserver", [&] {
+        Options options;
+        const po::options_description description = describe_options(options);
+        po::variables_map vm;
+        if (const auto exit_code =
+                tp::parse_command_line("fibserver", "[options]", description, argc, argv, vm))
+            return *exit_code;
+        const tp::ServerConfig config = make_config(options, vm);
+
+        // Before the server makes any thread, so that all of them inherit the blocked signals.
+        tp::StopSignals stop = tp::StopSignals::install();
+        tp::Server server(config);
+        std::printf("%s\n", server.readiness_line().c_str());
+        std::fflush(stdout);
+
+        const tp::ServeSummary summary = server.run(stop.fd());
+        const int signal = stop.take();
+        fmt::print(
+            stderr, "fibserver: stopped by {} after {} connections{}\n",
+            signal != 0 ? fmt::format("SIG{}", sigabbrev_np(signal)) : "request", summary.accepted,
+            summary.thread_failures == 0 ? ""
+                                         : fmt::format(" ({} refused: no thread could be created)",
+                                                       summary.thread_failures));
+        return 0;
+    });
+}

@@ -1,1 +1,72 @@
-// placeholder
+#include "server.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <array>
+#include <memory>
+#include <stdexcept>
+#include <utility>
+
+#include "model.hpp"
+
+namespace tp {
+namespace {
+
+struct NamedModel {
+    ModelKind model;
+    std::string_view name;
+};
+constexpr std::array<NamedModel, 2> kModels{{
+    {ModelKind::iterative, "iterative"},
+    {ModelKind::threads, "threads"},
+}};
+
+}  // namespace
+
+std::optional<ModelKind> parse_model(std::string_view name) {
+    for (const auto& m : kModels)
+        if (m.name == name) return m.model;
+    return std::nullopt;
+}
+
+std::string_view model_name(ModelKind model) {
+    for (const auto& m : kModels)
+        if (m.model == model) return m.name;
+    return "?";
+}
+
+std::string model_names() {
+    std::string names;
+    for (const auto& m : kModels) {
+        if (!names.empty()) names += ", ";
+        names += m.name;
+    }
+    return names;
+}
+
+std::unique_ptr<Model> make_model(const ServerConfig& config) {
+    switch (config.model) {
+        case ModelKind::iterative:
+            return make_iterative_model(config);
+        case ModelKind::threads:
+            return make_threads_model(config);
+    }
+    throw std::invalid_argument("unknown model");
+}
+
+Server::Server(ServerConfig config) : config_(std::move(config)) {
+    listener_ = listen_tcp(config_.bind, config_.port, config_.backlog);
+    endpoint_ = {config_.bind, local_port(listener_.get())};
+}
+
+std::string Server::readiness_line() const {
+    return fmt::format("fibserver: listening on {}:{} model={} pid={}", endpoint_.host,
+                       endpoint_.port, model_name(config_.model), ::getpid());
+}
+
+ServeSummary Server::run(int stop_fd) {
+    return make_model(config_)->serve(listener_.get(), stop_fd);
+}
+
+}  // namespace tp

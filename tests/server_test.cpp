@@ -1,1 +1,378 @@
-// placeholder
+// fibserver end to end: the real binary from build/bin on an ephemeral loopback port, spoken to
+// the way the article's clients and nc speak to it. Every read has a deadline, so a broken
+// server fails a test instead of hanging it; nothing asserts how fast anything is.
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "embedded_server.hpp"
+#include "net.hpp"
+#include "run_program.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// RLIMIT_AS and VSZ arithmetic mean nothing under ASan or TSan, which reserve terabytes of
+// shadow memory and give threads allocator state of their own.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
+std::string fibserver_path() {
+    return std::string(TP_BIN_DIR) + "/fibserver";
+}
+
+tp::EmbeddedServer start_server(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--port", "0"});
+    return tp::EmbeddedServer::start(fibserver_path(), args);
+}
+
+// One client connection with bounded reads.
+class Client {
+  public:
+    explicit Client(const tp::Endpoint& to) : fd_(tp::connect_tcp(to)) {}
+
+    void send(std::string_view bytes) { REQUIRE(tp::write_all(fd_.get(), bytes)); }
+
+    // Reads until `lines` newlines have arrived, the server closes, or `timeout` passes.
+    std::string read_lines(int lines = 1, std::chrono::milliseconds timeout = 10s) {
+        std::string got;
+        const auto deadline = Clock::now() + timeout;
+        while (std::count(got.begin(), got.end(), '\n') < lines) {
+            const auto chunk = read_within(deadline);
+            if (!chunk || chunk->empty()) break;
+            got += *chunk;
+        }
+        return got;
+    }
+
+    std::string ask(std::string_view request, int lines = 1) {
+        send(request);
+        return read_lines(lines);
+    }
+
+    // Whatever arrives before the deadline: nullopt if nothing did, "" at end of stream.
+    std::optional<std::string> read_within(Clock::time_point deadline) {
+        for (;;) {
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+            if (left.count() <= 0) return std::nullopt;
+            pollfd p{fd_.get(), POLLIN, 0};
+            const int rc = ::poll(&p, 1, static_cast<int>(left.count()));
+            if (rc < 0 && errno == EINTR) continue;
+            if (rc <= 0) return std::nullopt;
+            char buf[4096];
+            const ssize_t n = tp::read_some(fd_.get(), buf, sizeof buf);
+            if (n < 0) return std::string();  // reset by the peer: as good as closed here
+            return std::string(buf, static_cast<std::size_t>(n));
+        }
+    }
+    std::optional<std::string> read_within(std::chrono::milliseconds timeout) {
+        return read_within(Clock::now() + timeout);
+    }
+
+    // True once the server has closed the connection (within the timeout).
+    bool closed_by_server(std::chrono::milliseconds timeout = 10s) {
+        const auto deadline = Clock::now() + timeout;
+        for (int i = 0; i < 1000; ++i) {
+            const auto chunk = read_within(deadline);
+            if (!chunk) return false;
+            if (chunk->empty()) return true;
+        }
+        return false;
+    }
+
+    void close() { fd_.reset(); }
+
+  private:
+    tp::Fd fd_;
+};
+
+// CPU time the process has used, user and system, in seconds.
+double cpu_seconds(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(in, line);
+    std::istringstream rest(line.substr(line.rfind(')') + 2));
+    std::string field;
+    for (int i = 3; i <= 13; ++i) rest >> field;  // state .. cmajflt
+    double utime = 0, stime = 0;
+    rest >> utime >> stime;
+    return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+long status_kib(pid_t pid, const std::string& field) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+    return -1;
+}
+
+}  // namespace
+
+TEST_CASE("the readiness line names the port, model and pid", "[server]") {
+    const std::string model = GENERATE(as<std::string>{}, "threads", "iterative");
+    auto server = start_server({"--model", model});
+    CHECK(server.model() == model);
+    CHECK(server.pid() > 0);
+    CHECK(server.endpoint().host == "127.0.0.1");
+    CHECK(server.endpoint().port != 0);
+    CHECK(server.endpoint().port != 25000);
+}
+
+TEST_CASE("fib replies: nc lines, telnet lines, several in one segment", "[server]") {
+    const std::string model = GENERATE(as<std::string>{}, "threads", "iterative");
+    auto server = start_server({"--model", model});
+    Client c(server.endpoint());
+    CHECK(c.ask("30\n") == "832040\n");
+    CHECK(c.ask("10\r\n") == "55\n");
+    CHECK(c.ask(" 20 \n") == "6765\n");
+    CHECK(c.ask("1\n2\n10\n20\n", 4) == "1\n1\n55\n6765\n");
+}
+
+TEST_CASE("the article's perf1 and perf2 requests, without a newline", "[server]") {
+    auto server = start_server({});
+    SECTION("perf1: b'30', then wait for the reply, again and again") {
+        Client c(server.endpoint());
+        for (int i = 0; i < 5; ++i) CHECK(c.ask("30") == "832040\n");
+    }
+    SECTION("perf2: b'1' as fast as the replies come") {
+        Client c(server.endpoint());
+        for (int i = 0; i < 200; ++i) REQUIRE(c.ask("1") == "1\n");
+    }
+}
+
+TEST_CASE("a line split across segments is one request", "[server]") {
+    SECTION("once the connection has sent a newline, a pause changes nothing") {
+        auto server = start_server({"--raw-grace", "50ms"});
+        Client c(server.endpoint());
+        CHECK(c.ask("1\n") == "1\n");
+        c.send("3");
+        std::this_thread::sleep_for(200ms);  // four times the grace
+        CHECK(c.ask("0\n") == "832040\n");
+    }
+    SECTION("the first request, split within the grace period") {
+        // A long grace makes the split certain to land inside it on a loaded machine too.
+        auto server = start_server({"--raw-grace", "30s"});
+        Client c(server.endpoint());
+        c.send("3");
+        std::this_thread::sleep_for(100ms);
+        CHECK(c.ask("0\n") == "832040\n");
+    }
+}
+
+TEST_CASE("bad input gets one error line and the connection stays usable", "[server]") {
+    auto server = start_server({"--max-n", "40"});
+    Client c(server.endpoint());
+    CHECK(c.ask("abc\n") == "error: not a number\n");
+    CHECK(c.ask("-5\n") == "error: negative number\n");
+    CHECK(c.ask("41\n") == "error: n above the limit of 40\n");
+    CHECK(c.ask("\n") == "error: empty request\n");
+    CHECK(c.ask("10\n") == "55\n");
+    CHECK(c.ask("x\n40\n", 2) == "error: not a number\n102334155\n");
+    CHECK(c.ask("10\n") == "55\n");
+}
+
+TEST_CASE("a line over --max-line gets an error, then the connection closes", "[server]") {
+    auto server = start_server({"--max-line", "128"});
+    SECTION("terminated") {
+        Client c(server.endpoint());
+        CHECK(c.ask(std::string(129, '1') + "\n") == "error: request longer than 128 bytes\n");
+        CHECK(c.closed_by_server());
+    }
+    SECTION("never terminated: cut off once it overflows") {
+        Client c(server.endpoint());
+        CHECK(c.ask(std::string(500, '7')) == "error: request longer than 128 bytes\n");
+        CHECK(c.closed_by_server());
+    }
+    Client after(server.endpoint());
+    CHECK(after.ask("10\n") == "55\n");
+}
+
+TEST_CASE("the echo handler sends the bytes back", "[server]") {
+    auto server = start_server({"--handler", "echo"});
+    Client c(server.endpoint());
+    c.send("hello");
+    std::string got;
+    for (int i = 0; i < 100 && got.size() < 5; ++i) got += c.read_within(10s).value_or("");
+    CHECK(got == "hello");
+    CHECK(c.ask("30\n") == "30\n");
+}
+
+TEST_CASE("threads serves clients at once; iterative makes the second wait", "[server]") {
+    SECTION("threads") {
+        auto server = start_server({"--model", "threads"});
+        Client first(server.endpoint());
+        CHECK(first.ask("10\n") == "55\n");
+        Client second(server.endpoint());
+        CHECK(second.ask("10\n") == "55\n");  // while the first still holds its connection
+        CHECK(first.ask("20\n") == "6765\n");
+    }
+    SECTION("iterative") {
+        auto server = start_server({"--model", "iterative"});
+        Client first(server.endpoint());
+        CHECK(first.ask("10\n") == "55\n");
+        Client second(server.endpoint());  // completes: the kernel queues it
+        second.send("10\n");
+        CHECK_FALSE(second.read_within(300ms).has_value());
+        first.close();
+        CHECK(second.read_lines() == "55\n");
+    }
+}
+
+TEST_CASE("a client that vanishes mid-request does not take the server down", "[server]") {
+    const std::string model = GENERATE(as<std::string>{}, "threads", "iterative");
+    auto server = start_server({"--model", model});
+    for (int i = 0; i < 3; ++i) {
+        Client gone(server.endpoint());
+        gone.send("32\n");  // the reply will meet a closed socket: EPIPE, never SIGPIPE
+        gone.close();
+    }
+    Client c(server.endpoint());
+    CHECK(c.ask("10\n") == "55\n");
+    CHECK(server.alive());
+}
+
+TEST_CASE("SIGTERM stops it cleanly, clients connected or not", "[server]") {
+    const std::string model = GENERATE(as<std::string>{}, "threads", "iterative");
+    auto server = start_server({"--model", model});
+    Client idle(server.endpoint());
+    CHECK(idle.ask("10\n") == "55\n");
+    CHECK(server.stop() == 0);
+    CHECK_THAT(server.stderr_tail(), Catch::Contains("fibserver: stopped by SIGTERM"));
+    CHECK(idle.closed_by_server());
+}
+
+TEST_CASE("a connection thread costs its stack and guard page, not a malloc arena",
+          "[server][memory]") {
+    if (kSanitized) return;  // sanitizers give every thread state of their own
+    auto server = start_server({"--model", "threads", "--stack", "64k", "--raw-grace", "1ms"});
+    const long before = status_kib(server.pid(), "VmSize");
+    constexpr int kConnections = 50;
+    std::vector<Client> clients;
+    for (int i = 0; i < kConnections; ++i) {
+        clients.emplace_back(server.endpoint());
+        // Both framings, so both code paths have run in every thread.
+        REQUIRE(clients.back().ask(i % 2 ? "25\n" : "25") == "75025\n");
+    }
+    const long after = status_kib(server.pid(), "VmSize");
+    const double per_thread = static_cast<double>(after - before) / kConnections;
+    INFO("VmSize " << before << " -> " << after << " KiB");
+    CHECK(per_thread >= 64);
+    CHECK(per_thread < 64 + 16);  // a malloc arena would add 64 MiB to some of them
+}
+
+TEST_CASE("a thread that cannot be created fails its connection only", "[server][limits]") {
+    if (kSanitized) return;  // RLIMIT_AS cannot hold a sanitizer's shadow memory
+    // Each connection thread reserves 256 MiB; under a 384 MiB address-space limit the first
+    // fits beside the server's own few MiB and a second cannot.
+    auto server = tp::EmbeddedServer::start(
+        "/bin/sh", {"-c", "ulimit -v 393216 && exec \"$0\" \"$@\"", fibserver_path(), "--port", "0",
+                    "--model", "threads", "--stack", "256m"});
+    Client first(server.endpoint());
+    REQUIRE(first.ask("10\n") == "55\n");
+
+    std::string refused;
+    std::vector<Client> others;
+    for (int i = 0; i < 4 && refused.empty(); ++i) {
+        others.emplace_back(server.endpoint());
+        const std::string reply = others.back().ask("10\n");
+        if (reply != "55\n") refused = reply;
+    }
+    CHECK_THAT(refused, Catch::StartsWith("error: cannot create thread: "));
+    CHECK(others.back().closed_by_server());
+    CHECK(first.ask("20\n") == "6765\n");
+    CHECK(server.alive());
+    CHECK_THAT(server.stderr_tail(), Catch::Contains("cannot create a connection thread"));
+    CHECK(server.stop() == 0);
+    CHECK_THAT(server.stderr_tail(), Catch::Contains("refused: no thread could be created"));
+}
+
+TEST_CASE("out of descriptors, it waits for one without spinning", "[server][limits]") {
+    auto server = tp::EmbeddedServer::start(
+        "/bin/sh", {"-c", "ulimit -n 16 && exec \"$0\" \"$@\"", fibserver_path(), "--port", "0"});
+    std::vector<Client> clients;
+    bool stalled = false;
+    for (int i = 0; i < 32 && !stalled; ++i) {
+        clients.emplace_back(server.endpoint());
+        clients.back().send("10\n");
+        stalled = !clients.back().read_within(300ms).has_value();
+    }
+    REQUIRE(stalled);  // the last client waits in the listen queue
+
+    const double cpu_before = cpu_seconds(server.pid());
+    const auto t0 = Clock::now();
+    std::this_thread::sleep_for(1s);
+    const double cpu = cpu_seconds(server.pid()) - cpu_before;
+    const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+    INFO("server used " << cpu << " s of CPU in " << elapsed << " s");
+    CHECK(cpu < elapsed / 2);  // a loop on the readable listener would use all of it
+
+    clients.front().close();
+    CHECK(clients.back().read_lines() == "55\n");
+    CHECK_THAT(server.stderr_tail(), Catch::Contains("Too many open files"));
+}
+
+TEST_CASE("fibserver usage errors: one line naming the flag, exit 2", "[server]") {
+    struct Case {
+        std::vector<std::string> args;
+        std::string says;
+    };
+    const std::vector<Case> cases = {
+        {{"--max-n", "93"}, "--max-n"},      {{"--max-n", "-1"}, "--max-n"},
+        {{"--max-line", "0"}, "--max-line"}, {{"--max-line", "4096"}, "--max-line"},
+        {{"--stack", "1k"}, "minimum"},      {{"--stack", "2g"}, "--stack"},
+        {{"--model", "nope"}, "--model"},    {{"--handler", "nope"}, "--handler"},
+        {{"--port", "65536"}, "--port"},     {{"--bind", "nowhere"}, "--bind"},
+        {{"--backlog", "0"}, "--backlog"},   {{"--raw-grace", "soon"}, "--raw-grace"},
+        {{"--frobnicate"}, "frobnicate"},
+    };
+    for (const auto& c : cases) {
+        const auto run = tp::test::run_program("fibserver", c.args, {10s, std::nullopt});
+        INFO(c.args.front() << " -> " << run.err);
+        CHECK(run.exit_code == 2);
+        CHECK_THAT(run.err, Catch::StartsWith("fibserver: error: ") && Catch::Contains(c.says) &&
+                                Catch::EndsWith("(see --help)\n"));
+        CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
+        CHECK(run.out.empty());
+    }
+}
+
+TEST_CASE("fibserver --help and --version", "[server]") {
+    const auto help = tp::test::run_program("fibserver", {"--help"}, {10s, std::nullopt});
+    CHECK(help.exit_code == 0);
+    for (const char* flag : {"--model", "--handler", "--stack", "--port", "--bind", "--max-n",
+                             "--max-line", "--raw-grace", "--backlog"})
+        CHECK_THAT(help.out, Catch::Contains(flag));
+    const auto version = tp::test::run_program("fibserver", {"--version"}, {10s, std::nullopt});
+    CHECK(version.exit_code == 0);
+    CHECK_THAT(version.out, Catch::StartsWith("fibserver "));
+}
+
+TEST_CASE("a runtime failure is one line and exit 1", "[server]") {
+    auto holder = start_server({});
+    const auto run = tp::test::run_program(
+        "fibserver", {"--port", std::to_string(holder.endpoint().port)}, {10s, std::nullopt});
+    CHECK(run.exit_code == 1);
+    CHECK_THAT(run.err, Catch::StartsWith("fibserver: bind 127.0.0.1:") &&
+                            Catch::Contains("Address already in use"));
+    CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
+    CHECK(run.out.empty());
+}

@@ -1,0 +1,32 @@
+// One client's conversation: reads, replies, and the policy for requests that never get a
+// newline. Runs in every connection thread, so it uses only its own stack (about 2.5 KiB,
+// fixed: a read buffer and the parser's line), never the heap, and reports failure by simply
+// returning: a peer that vanished ends its connection, nothing else.
+#pragma once
+
+#include <chrono>
+
+#include "protocol.hpp"
+
+namespace tp {
+
+// Everything a connection needs, small and trivially copyable so that a connection thread can
+// keep its own copy on its stack (models_threads.cpp explains why).
+struct ConnectionSettings {
+    Handler handler = Handler::fib;
+    ProtocolLimits limits;
+    // How long unterminated bytes wait for their '\n' before they count as a request.
+    std::chrono::nanoseconds raw_grace = std::chrono::milliseconds(50);
+};
+
+// Serves the client on `fd` until it closes, a write fails, a line is too long, or `stop_fd`
+// (when >= 0) becomes readable. Does not close `fd`.
+void serve_connection(int fd, const ConnectionSettings& settings, int stop_fd = -1);
+
+// For a connection the server ends after a final error line: stops sending and reads what the
+// client has already sent, so that close() sends a FIN rather than the RST that unread data
+// causes (an RST can discard the error line before the client reads it). Reads only what has
+// arrived, so it never waits.
+void finish_connection(int fd);
+
+}  // namespace tp

@@ -1,0 +1,24 @@
+// The article's workload: fib(n) = 1 if n <= 2 else fib(n-1) + fib(n-2), by naive recursion.
+// Its exponential cost is the point (a CPU-bound request whose length grows with n), so it is
+// kept exponential on purpose; see fib.cpp.
+#pragma once
+
+#include <cstdint>
+
+namespace tp {
+
+// The largest n whose fib fits in a signed 64-bit integer: fib(92) = 7540113804746346429, and
+// fib(93) = 12200160415121876738 is above INT64_MAX. (It would fit unsigned, but every consumer
+// of the replies -- Python, JSON readers, other languages' int64 -- should read them exactly.)
+inline constexpr unsigned kFibMaxN = 92;
+
+// The article's definition, so fib(0) = fib(1) = fib(2) = 1. Takes about fib(n) calls: a few
+// milliseconds at 30, a third of a second at 40, seconds at 45. Recursion depth is n, a few
+// dozen bytes a level: safe on the smallest thread stacks. Requires n <= kFibMaxN.
+std::uint64_t fib(unsigned n);
+
+// The same numbers in n steps. Not what the server computes: for tests and for checking the
+// cap, where the naive recursion would take centuries.
+std::uint64_t fib_by_iteration(unsigned n);
+
+}  // namespace tp

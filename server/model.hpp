@@ -1,0 +1,26 @@
+// One way of serving connections. A model owns the thread that calls serve() until the stop
+// signal, accepting from the listening socket in whatever way it stands for; everything else
+// (binding, the readiness line, signals) is the Server's. A new model is one more class here
+// and one more case in make_model().
+#pragma once
+
+#include <memory>
+
+#include "server.hpp"
+
+namespace tp {
+
+class Model {
+  public:
+    virtual ~Model() = default;
+    // Serves until `stop_fd` is readable. Throws only for set-up failures and a broken
+    // listening socket; a failing client or thread is counted, never fatal.
+    virtual ServeSummary serve(int listen_fd, int stop_fd) = 0;
+};
+
+std::unique_ptr<Model> make_iterative_model(const ServerConfig& config);
+std::unique_ptr<Model> make_threads_model(const ServerConfig& config);
+
+std::unique_ptr<Model> make_model(const ServerConfig& config);
+
+}  // namespace tp

@@ -1,0 +1,66 @@
+// fibserver as a library: the configuration, a listening server, and the readiness line the
+// probes read. fibserver.cpp turns the command line into a ServerConfig; tests and probes run
+// the real binary rather than this class, so what they measure is what users run.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "connection.hpp"
+#include "net.hpp"
+
+namespace tp {
+
+// Concurrency models (DESIGN.md). pool, threshold, prefork, epoll and gil come later; each
+// becomes one more enumerator, name and Model implementation (model.hpp).
+enum class ModelKind : std::uint8_t {
+    iterative,  // one client at a time: a second client waits
+    threads,    // a detached pthread per connection, with a chosen stack size
+};
+std::optional<ModelKind> parse_model(std::string_view name);
+std::string_view model_name(ModelKind model);
+// "iterative, threads": for --help and error messages.
+std::string model_names();
+
+struct ServerConfig {
+    ModelKind model = ModelKind::threads;
+    ConnectionSettings connection;
+    // Connection thread stack size in bytes, page-aligned; empty = glibc's default (the
+    // RLIMIT_STACK soft limit, usually 8 MiB), which is also what a Python thread gets.
+    std::optional<std::size_t> thread_stack;
+    std::string bind = "127.0.0.1";
+    std::uint16_t port = 0;
+    int backlog = 4096;
+};
+
+// What a run served, for the note printed when it stops.
+struct ServeSummary {
+    std::uint64_t accepted = 0;
+    std::uint64_t thread_failures = 0;  // connections refused because no thread could be made
+};
+
+class Server {
+  public:
+    // Binds and listens. Throws std::system_error (address in use, ...) or
+    // std::invalid_argument (bad address).
+    explicit Server(ServerConfig config);
+
+    const Endpoint& endpoint() const { return endpoint_; }
+    // "fibserver: listening on 127.0.0.1:41237 model=threads pid=1234", without a newline.
+    // The probes parse host:port, model and pid from it: keep the format.
+    std::string readiness_line() const;
+
+    // Serves until `stop_fd` becomes readable (it is not read here). A connection in progress
+    // under the iterative model is dropped; connection threads are left to process exit.
+    ServeSummary run(int stop_fd);
+
+  private:
+    ServerConfig config_;
+    Fd listener_;
+    Endpoint endpoint_;
+};
+
+}  // namespace tp
