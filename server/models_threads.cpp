@@ -5,14 +5,17 @@
 // For that measurement a connection thread must cost its stack and nothing else, so it never
 // touches the heap: the first malloc or free in a thread makes glibc give it an arena, 64 MiB
 // of address space that would swamp the stack + 4 KiB guard being measured. Hence fixed
-// buffers on the thread's stack, std::to_chars for replies, and the start handshake below.
+// buffers on the thread's stack, std::to_chars for replies, and the start slots below.
 #include <fmt/format.h>
 #include <pthread.h>
-#include <semaphore.h>
+#include <sched.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <system_error>
+#include <vector>
 
 #include "acceptor.hpp"
 #include "model.hpp"
@@ -22,20 +25,66 @@ namespace tp {
 
 namespace {
 
-// Lives on the accepting thread's stack until the new thread has copied it.
-struct ThreadStart {
-    int fd;
-    const ConnectionSettings* settings;
-    sem_t copied;
+// Hands each new thread its descriptor and settings without the heap and without waiting for
+// the thread to run. Waiting (a semaphore per thread, as Python's Thread.start() does) made
+// the accept loop sleep until the scheduler ran each new thread: with a thousand connecting
+// clients on two cores, milliseconds per connection, which threadprobe would report as the
+// cost of a thread. A slot is busy from accept until its thread has copied it.
+class StartSlots {
+  public:
+    struct Slot {
+        int fd = -1;
+        const ConnectionSettings* settings = nullptr;
+        std::atomic<bool> busy{false};
+    };
+
+    explicit StartSlots(const ConnectionSettings& settings) : slots_(kSlots) {
+        for (auto& slot : slots_) slot.settings = &settings;
+    }
+    StartSlots(const StartSlots&) = delete;
+    StartSlots& operator=(const StartSlots&) = delete;
+    // Threads that have not yet started still read their slot; the slots outlive them.
+    ~StartSlots() { wait_all_free(std::chrono::seconds(2)); }
+
+    // A free slot holding `fd`. All busy means 4096 threads created and not yet scheduled:
+    // wait for the oldest rather than grow.
+    Slot& take(int fd) {
+        for (;;) {
+            Slot& slot = slots_[next_];
+            next_ = (next_ + 1) % slots_.size();
+            if (!slot.busy.load(std::memory_order_acquire)) {
+                slot.fd = fd;
+                slot.busy.store(true, std::memory_order_release);
+                return slot;
+            }
+            ::sched_yield();
+        }
+    }
+
+    static void give_back(Slot& slot) { slot.busy.store(false, std::memory_order_release); }
+
+  private:
+    static constexpr std::size_t kSlots = 4096;
+
+    void wait_all_free(std::chrono::nanoseconds limit) {
+        const auto deadline = std::chrono::steady_clock::now() + limit;
+        for (auto& slot : slots_)
+            while (slot.busy.load(std::memory_order_acquire) &&
+                   std::chrono::steady_clock::now() < deadline)
+                ::sched_yield();
+    }
+
+    std::vector<Slot> slots_;
+    std::size_t next_ = 0;
 };
 
 void* connection_thread(void* arg) {
-    auto* start = static_cast<ThreadStart*>(arg);
-    const int fd = start->fd;
+    auto& slot = *static_cast<StartSlots::Slot*>(arg);
+    const int fd = slot.fd;
     // Its own copy: when the server stops, main() returns and destroys the model while this
     // thread may still be computing; it must not be reading the model's settings then.
-    const ConnectionSettings settings = *start->settings;
-    ::sem_post(&start->copied);  // `start` is gone after this
+    const ConnectionSettings settings = *slot.settings;
+    StartSlots::give_back(slot);  // the slot may serve another connection from here on
     serve_connection(fd, settings);
     ::close(fd);
     return nullptr;
@@ -64,34 +113,26 @@ class ThreadAttributes {
     pthread_attr_t attr_;
 };
 
-// Starts a detached thread serving `fd` (which it then owns); 0 or pthread_create's error.
-// Waits until the thread has copied what it needs -- the handshake Python's Thread.start()
-// makes too. The alternative, a heap block handed over for the thread to free, would give
-// every connection thread a malloc arena: glibc's free() sets up the calling thread's cache.
-int spawn_connection_thread(const ThreadAttributes& attributes, int fd,
-                            const ConnectionSettings& settings) {
-    ThreadStart start{fd, &settings, {}};
-    if (::sem_init(&start.copied, 0, 0) != 0) return errno;
+// Starts a detached thread serving `fd` (which it then owns on success); 0 or
+// pthread_create's error.
+int spawn_connection_thread(const ThreadAttributes& attributes, StartSlots& slots, int fd) {
+    StartSlots::Slot& slot = slots.take(fd);
     pthread_t thread;
-    const int rc = ::pthread_create(&thread, attributes.get(), connection_thread, &start);
-    if (rc == 0) {
-        while (::sem_wait(&start.copied) != 0 && errno == EINTR) {
-        }
-    }
-    ::sem_destroy(&start.copied);
+    const int rc = ::pthread_create(&thread, attributes.get(), connection_thread, &slot);
+    if (rc != 0) StartSlots::give_back(slot);
     return rc;
 }
 
 class ThreadsModel final : public Model {
   public:
     ThreadsModel(const ConnectionSettings& settings, std::optional<std::size_t> stack)
-        : settings_(settings), attributes_(stack) {}
+        : settings_(settings), attributes_(stack), slots_(settings_) {}
 
     ServeSummary serve(int listen_fd, int stop_fd) override {
         Acceptor acceptor(listen_fd, stop_fd);
         RateLimitedNote failures("cannot create a connection thread");
         while (Fd client = acceptor.next()) {
-            const int error = spawn_connection_thread(attributes_, client.get(), settings_);
+            const int error = spawn_connection_thread(attributes_, slots_, client.get());
             if (error == 0) {
                 client.release();
                 continue;
@@ -109,6 +150,7 @@ class ThreadsModel final : public Model {
   private:
     ConnectionSettings settings_;
     ThreadAttributes attributes_;
+    StartSlots slots_;  // last: destroyed first, while the settings it points to still exist
 };
 
 }  // namespace
