@@ -124,6 +124,10 @@ EmbeddedServer EmbeddedServer::start(const std::string& binary,
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        // An ignored SIGPIPE survives exec; the server decides for itself.
+        struct sigaction default_action {};
+        default_action.sa_handler = SIG_DFL;
+        ::sigaction(SIGPIPE, &default_action, nullptr);
         ::dup2(out_pipe[1], STDOUT_FILENO);
         ::dup2(err_file.get(), STDERR_FILENO);
         ::execv(binary.c_str(), argv.data());

@@ -10,6 +10,7 @@
 #include "embedded_server.hpp"
 #include "output_file.hpp"
 #include "stop_signal.hpp"
+#include "thread_stack.hpp"
 #include "threadprobe.hpp"
 #include "threadprobe_report.hpp"
 #include "units.hpp"
@@ -18,7 +19,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr std::uint64_t kMaxStack = 1ull << 30;
 // Room above --touch for the thread's own frames, TLS and glibc's thread descriptor.
 constexpr std::uint64_t kStackReserve = 16 * 1024;
 
@@ -44,27 +44,12 @@ tp::ThreadProbeConfig to_config(const Options& o, const tp::po::variables_map& v
     tp::ThreadProbeConfig c;
     c.threads = o.threads.value;
     c.request_n = static_cast<unsigned>(o.request.value);
-    if (o.stack.bytes) {
-        const auto min = static_cast<std::uint64_t>(::sysconf(_SC_THREAD_STACK_MIN));
-        const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-        std::uint64_t bytes = *o.stack.bytes;
-        if (bytes < min)
-            throw tp::UsageError(
-                fmt::format("option '--stack': {} is below this system's minimum thread stack, {} "
-                            "(PTHREAD_STACK_MIN)",
-                            tp::format_size(bytes), tp::format_size(min)));
-        if (bytes > kMaxStack)
-            throw tp::UsageError(fmt::format("option '--stack': {} is absurd (at most {})",
-                                             tp::format_size(bytes), tp::format_size(kMaxStack)));
-        if (bytes % page != 0) {
-            bytes = (bytes + page - 1) / page * page;
-            std::cerr << fmt::format(
-                "threadprobe: note: --stack rounded up to {} bytes, a multiple of the {}-byte "
-                "page\n",
-                bytes, page);
-        }
-        c.stack = bytes;
-    }
+    const tp::ThreadStackChoice stack_choice = tp::check_thread_stack(o.stack);
+    if (stack_choice.rounded_from)
+        std::cerr << fmt::format(
+            "threadprobe: note: --stack {} rounded up to {} bytes (whole pages)\n",
+            *stack_choice.rounded_from, *stack_choice.bytes);
+    c.stack = stack_choice.bytes;
     const std::uint64_t stack = c.stack.value_or(tp::ConnectionThreads::default_stack_size());
     if (o.touch.bytes + kStackReserve > stack)
         throw tp::UsageError(fmt::format(

@@ -9,7 +9,7 @@
 #include "cli.hpp"
 #include "fib.hpp"
 #include "server.hpp"
-#include "stop_signals.hpp"
+#include "stop_signal.hpp"
 #include "thread_stack.hpp"
 
 namespace {
@@ -135,13 +135,13 @@ int main(int argc, char** argv) {
         const tp::ServerConfig config = make_config(options, vm);
 
         // Before the server makes any thread, so that all of them inherit the blocked signals.
-        tp::StopSignals stop = tp::StopSignals::install();
+        tp::StopSignal stop;
         tp::Server server(config);
         std::printf("%s\n", server.readiness_line().c_str());
         std::fflush(stdout);
 
         const tp::ServeSummary summary = server.run(stop.fd());
-        const int signal = stop.take();
+        const int signal = stop.requested() ? stop.signal_number() : 0;
         fmt::print(
             stderr, "fibserver: stopped by {} after {} connections{}\n",
             signal != 0 ? fmt::format("SIG{}", sigabbrev_np(signal)) : "request", summary.accepted,

@@ -19,7 +19,9 @@ Fd& Fd::operator=(Fd&& other) noexcept {
     return *this;
 }
 
-Fd::~Fd() { reset(); }
+Fd::~Fd() {
+    reset();
+}
 
 int Fd::release() {
     const int fd = fd_;

@@ -14,7 +14,7 @@ namespace tp {
 
 // Owns one file descriptor; closes it once.
 class Fd {
-public:
+  public:
     Fd() = default;
     explicit Fd(int fd) : fd_(fd) {}
     Fd(Fd&& other) noexcept : fd_(other.release()) {}
@@ -28,7 +28,7 @@ public:
     int release();
     void reset(int fd = -1);
 
-private:
+  private:
     int fd_ = -1;
 };
 
@@ -54,6 +54,8 @@ ssize_t read_some(int fd, void* buf, std::size_t len);
 // Writes everything, retrying EINTR and short writes; false with errno on error.
 // MSG_NOSIGNAL: a peer that vanished is an error code, never a SIGPIPE.
 bool write_all(int fd, const void* buf, std::size_t len);
-inline bool write_all(int fd, std::string_view s) { return write_all(fd, s.data(), s.size()); }
+inline bool write_all(int fd, std::string_view s) {
+    return write_all(fd, s.data(), s.size());
+}
 
 }  // namespace tp

@@ -68,12 +68,11 @@ std::uint64_t parse_size(std::string_view text) {
     } else if (unit == "g" || unit == "gib") {
         shift = 30;
     } else if (unit == "kb" || unit == "mb" || unit == "gb") {
-        throw UnitError(fmt::format(
-            "'{}' is ambiguous (1000 or 1024?): write {}k or {}KiB", text, number, number));
+        throw UnitError(fmt::format("'{}' is ambiguous (1000 or 1024?): write {}k or {}KiB", text,
+                                    number, number));
     } else {
-        throw UnitError(
-            fmt::format("'{}' has an unknown unit '{}' (use k, m, g or KiB, MiB, GiB)", text,
-                        text.substr(number.size())));
+        throw UnitError(fmt::format("'{}' has an unknown unit '{}' (use k, m, g or KiB, MiB, GiB)",
+                                    text, text.substr(number.size())));
     }
     if (shift > 0 && value > (UINT64_MAX >> shift))
         throw UnitError(fmt::format("'{}' is too large", text));

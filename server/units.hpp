@@ -13,7 +13,7 @@ namespace tp {
 
 // Thrown for text that is not a valid size or duration; what() is one line naming the reason.
 class UnitError : public std::invalid_argument {
-public:
+  public:
     using std::invalid_argument::invalid_argument;
 };
 

@@ -27,6 +27,8 @@ StopSignal::StopSignal() {
         throw std::system_error(rc, std::generic_category(), "pthread_sigmask");
     fd_.reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
     if (!fd_) throw std::system_error(errno, std::generic_category(), "signalfd");
+    if (::signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+        throw std::system_error(errno, std::generic_category(), "signal(SIGPIPE)");
 }
 
 StopSignal::~StopSignal() {

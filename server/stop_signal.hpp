@@ -1,7 +1,7 @@
-// SIGINT and SIGTERM as a request to stop, not a death: a probe that is interrupted stops
-// spawning, tears down what it built, stops its server and writes what it measured.
-// The signals are blocked in every thread and read from a signalfd, so no handler runs
-// in a signal context and every wait in the probe can be woken by them.
+// SIGINT and SIGTERM as a request to stop, not a death: the server stops accepting and exits
+// cleanly; a probe stops spawning, tears down what it built, stops its server and writes what
+// it measured. The signals are blocked in every thread and read from a signalfd, so no handler
+// runs in a signal context and any wait can poll fd() beside its sockets.
 #pragma once
 
 #include <atomic>
@@ -14,7 +14,8 @@ namespace tp {
 class StopSignal {
   public:
     // Blocks SIGINT and SIGTERM in the calling thread and in every thread it creates from
-    // now on: construct it in main before any other thread starts.
+    // now on: construct it in main before any other thread starts. Also ignores SIGPIPE:
+    // socket writes use MSG_NOSIGNAL, this covers anything else that writes to a peer.
     StopSignal();
     ~StopSignal();
     StopSignal(const StopSignal&) = delete;
@@ -24,6 +25,8 @@ class StopSignal {
     bool requested();
     // Sleeps up to `d`; returns true (early) if a stop was asked for.
     bool wait_for(std::chrono::nanoseconds d);
+    // Readable while a stop signal is pending; for poll() beside sockets.
+    int fd() const { return fd_.get(); }
     // The signal that asked, 0 if none has.
     int signal_number() const { return signal_.load(); }
 
