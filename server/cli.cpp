@@ -31,17 +31,32 @@ void validate(boost::any& out, const std::vector<std::string>& values, ByteSize*
     }
 }
 
-void validate(boost::any& out, const std::vector<std::string>& values, StackSize*, int) {
-    const std::string& token = po::validators::get_single_string(values);
-    if (token == "default") {
-        out = StackSize{};
-        return;
-    }
+StackSize parse_stack_size(const std::string& token) {
+    if (token == "default") return StackSize{};
     try {
-        out = StackSize{parse_size(token)};
+        return StackSize{parse_size(token)};
     } catch (const UnitError& e) {
         throw InvalidValue(fmt::format("{} (or 'default')", e.what()));
     }
+}
+
+void validate(boost::any& out, const std::vector<std::string>& values, StackSize*, int) {
+    out = parse_stack_size(po::validators::get_single_string(values));
+}
+
+void validate(boost::any& out, const std::vector<std::string>& values, StackSizeList*, int) {
+    const std::string& token = po::validators::get_single_string(values);
+    StackSizeList list;
+    std::size_t start = 0;
+    for (;;) {
+        const std::size_t comma = token.find(',', start);
+        const std::string item = token.substr(start, comma - start);
+        if (item.empty()) throw InvalidValue(fmt::format("'{}' has an empty size in it", token));
+        list.sizes.push_back(parse_stack_size(item));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    out = list;
 }
 
 void validate(boost::any& out, const std::vector<std::string>& values, Duration*, int) {
@@ -75,6 +90,12 @@ std::string describe(const StackSize& s) {
 
 std::string describe(const Duration& d) {
     return format_duration(d.value);
+}
+
+std::string describe(const StackSizeList& list) {
+    std::string out;
+    for (const auto& s : list.sizes) out += (out.empty() ? "" : ",") + describe(s);
+    return out;
 }
 
 std::optional<int> parse_command_line(const std::string& program, const std::string& synopsis,

@@ -27,6 +27,11 @@ struct StackSize {
     std::optional<std::uint64_t> bytes;
 };
 
+// Several stack sizes, comma-separated: "16k,64k,default". For probes that sweep sizes.
+struct StackSizeList {
+    std::vector<StackSize> sizes;
+};
+
 // A whole number >= 0. Boost's own unsigned parsing accepts "-1" as 4294967295; this does not.
 struct Count {
     std::uint64_t value = 0;
@@ -41,10 +46,12 @@ void validate(boost::any& out, const std::vector<std::string>& values, ByteSize*
 void validate(boost::any& out, const std::vector<std::string>& values, StackSize*, int);
 void validate(boost::any& out, const std::vector<std::string>& values, Duration*, int);
 void validate(boost::any& out, const std::vector<std::string>& values, Count*, int);
+void validate(boost::any& out, const std::vector<std::string>& values, StackSizeList*, int);
 
 // Text for defaults shown in --help.
 std::string describe(const StackSize& s);
 std::string describe(const Duration& d);
+std::string describe(const StackSizeList& list);
 
 // A value that parsed but is unusable ("--touch larger than --stack"): exit 2 like a parse error.
 // The message names the flag.

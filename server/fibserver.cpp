@@ -142,12 +142,13 @@ int main(int argc, char** argv) {
 
         const tp::ServeSummary summary = server.run(stop.fd());
         const int signal = stop.requested() ? stop.signal_number() : 0;
-        fmt::print(
-            stderr, "fibserver: stopped by {} after {} connections{}\n",
-            signal != 0 ? fmt::format("SIG{}", sigabbrev_np(signal)) : "request", summary.accepted,
-            summary.thread_failures == 0 ? ""
-                                         : fmt::format(" ({} refused: no thread could be created)",
-                                                       summary.thread_failures));
+        fmt::print(stderr, "fibserver: stopped by {} after {} connection{}{}\n",
+                   signal != 0 ? fmt::format("SIG{}", sigabbrev_np(signal)) : "request",
+                   summary.accepted, summary.accepted == 1 ? "" : "s",
+                   summary.thread_failures == 0
+                       ? ""
+                       : fmt::format(" ({} refused: no thread could be created)",
+                                     summary.thread_failures));
         return 0;
     });
 }

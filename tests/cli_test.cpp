@@ -62,3 +62,25 @@ TEST_CASE("counts reject what Boost's unsigned parsing would wrap", "[cli]") {
                       "option '--threads': 0 is out of range (1 to 100)");
     CHECK_NOTHROW(tp::require_range("threads", 100, 1, 100));
 }
+
+TEST_CASE("a list of stack sizes, 'default' among them", "[cli]") {
+    namespace po = tp::po;
+    tp::StackSizeList list;
+    po::options_description options("options");
+    options.add_options()("stack", po::value(&list));
+    auto parse = [&](std::string value) {
+        std::vector<std::string> args = {"prog", "--stack=" + value};
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        po::variables_map vm;
+        tp::parse_command_line("prog", "", options, 2, argv.data(), vm);
+    };
+    parse("16k,64k,default");
+    REQUIRE(list.sizes.size() == 3);
+    CHECK(list.sizes[0].bytes == 16u * 1024);
+    CHECK(list.sizes[1].bytes == 64u * 1024);
+    CHECK_FALSE(list.sizes[2].bytes.has_value());
+    CHECK(tp::describe(list) == "16 KiB,64 KiB,default");
+    CHECK_THROWS_WITH(parse("16k,,64k"), Catch::Contains("--stack") && Catch::Contains("empty"));
+    CHECK_THROWS_WITH(parse("16k,12q"), Catch::Contains("--stack") && Catch::Contains("'12q'"));
+}

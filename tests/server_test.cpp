@@ -20,19 +20,14 @@
 #include "embedded_server.hpp"
 #include "net.hpp"
 #include "run_program.hpp"
+#include "sanitized.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-// RLIMIT_AS and VSZ arithmetic mean nothing under ASan or TSan, which reserve terabytes of
-// shadow memory and give threads allocator state of their own.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
+using tp::test::kSanitized;
 
 std::string fibserver_path() {
     return std::string(TP_BIN_DIR) + "/fibserver";
