@@ -202,8 +202,8 @@ Diagnosis diagnose(std::vector<LimitReading> readings, double near_threads) {
     }
     if (binding) {
         d.binding_limit = binding->name;
-        d.evidence = fmt::format("{} {} of {} {} ({})", *binding->current, binding->unit,
-                                 binding->name, *binding->ceiling, binding->source);
+        d.evidence = fmt::format("{}: {} of {} {} ({})", binding->name, *binding->current,
+                                 *binding->ceiling, binding->unit, binding->source);
     } else {
         d.binding_limit = "unknown";
         d.evidence = "no limit read was within a few threads of its ceiling";

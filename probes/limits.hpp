@@ -43,7 +43,7 @@ std::vector<LimitReading> read_limits(const ProcFs& fs, pid_t pid, const ThreadC
 
 struct Diagnosis {
     std::string binding_limit;  // a LimitReading name, or "unknown"
-    std::string evidence;       // "32762 tasks of pid_max 32768 (/proc/sys/kernel/pid_max)"
+    std::string evidence;       // "pid_max: 32762 of 32768 tasks (/proc/sys/kernel/pid_max ...)"
     std::vector<LimitReading> readings;
 };
 
