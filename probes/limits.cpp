@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -119,13 +118,16 @@ std::vector<LimitReading> read_limits(const ProcFs& fs, pid_t pid, const ThreadC
                           tasks, fs.sysctl("kernel.pid_max")));
 
     if (const auto nproc = rlimit(limits_text, "Max processes")) {
+        const auto id = fs.identity(pid);
         LimitReading r =
-            reading("RLIMIT_NPROC", "/proc/PID/limits 'Max processes' vs tasks on the machine",
-                    "tasks", tasks, nproc->soft);
-        // The kernel skips this check for root (CAP_SYS_RESOURCE / CAP_SYS_ADMIN).
-        if (::geteuid() == 0 && fs.paths().proc == "/proc") {
+            reading("RLIMIT_NPROC",
+                    "/proc/PID/limits 'Max processes' vs threads of the process's user", "tasks",
+                    id ? std::optional(fs.tasks_of_user(id->real_uid)) : std::nullopt, nproc->soft);
+        // The kernel skips this check for a task with CAP_SYS_RESOURCE or CAP_SYS_ADMIN (root).
+        constexpr std::uint64_t kCapSysAdmin = 1ull << 21, kCapSysResource = 1ull << 24;
+        if (id && (id->effective_caps & (kCapSysAdmin | kCapSysResource))) {
             r.enforced = false;
-            r.note = "not enforced for root";
+            r.note = "not enforced: the process has CAP_SYS_RESOURCE or CAP_SYS_ADMIN (root)";
         }
         out.push_back(r);
     }

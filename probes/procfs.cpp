@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <stdexcept>
@@ -82,6 +83,21 @@ std::optional<ProcessMemory> parse_process_status(const std::string& text) {
     return m;
 }
 
+std::optional<ProcessIdentity> parse_process_identity(const std::string& text) {
+    const auto uid = field(text, "Uid");
+    if (!uid) return std::nullopt;
+    ProcessIdentity id;
+    id.real_uid = *uid;
+    // CapEff is hexadecimal, which field() does not read.
+    const auto at = text.find("\nCapEff:");
+    if (at != std::string::npos) {
+        std::size_t i = at + 8;
+        while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+        std::from_chars(text.data() + i, text.data() + text.size(), id.effective_caps, 16);
+    }
+    return id;
+}
+
 std::optional<SystemMemory> parse_meminfo(const std::string& text) {
     SystemMemory m;
     const auto total = field(text, "MemTotal");
@@ -142,6 +158,28 @@ std::optional<std::uint64_t> ProcFs::tasks() const {
         std::from_chars(text->data() + slash + 1, text->data() + text->size(), value);
     if (ec != std::errc()) return std::nullopt;
     return value;
+}
+
+std::optional<ProcessIdentity> ProcFs::identity(pid_t pid) const {
+    const auto text = read_small_file(pid_dir(pid) / "status");
+    if (!text) return std::nullopt;
+    return parse_process_identity(*text);
+}
+
+std::uint64_t ProcFs::tasks_of_user(std::uint64_t uid) const {
+    std::uint64_t tasks = 0;
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(paths_.proc, ec), end; !ec && it != end;
+         it.increment(ec)) {
+        const std::string name = it->path().filename();
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+        const auto text = read_small_file(it->path() / "status");
+        if (!text) continue;  // exited meanwhile
+        const auto id = parse_process_identity(*text);
+        const auto threads = field(*text, "Threads");
+        if (id && threads && id->real_uid == uid) tasks += *threads;
+    }
+    return tasks;
 }
 
 std::optional<std::uint64_t> ProcFs::sysctl(const std::string& key) const {

@@ -33,6 +33,13 @@ struct ProcessMemory {
 };
 std::optional<ProcessMemory> parse_process_status(const std::string& text);
 
+// Who a process is, as far as per-user limits go (/proc/PID/status).
+struct ProcessIdentity {
+    std::uint64_t real_uid = 0;        // RLIMIT_NPROC counts this user's tasks
+    std::uint64_t effective_caps = 0;  // CapEff: CAP_SYS_RESOURCE/CAP_SYS_ADMIN exempt NPROC
+};
+std::optional<ProcessIdentity> parse_process_identity(const std::string& text);
+
 // /proc/meminfo, KiB.
 struct SystemMemory {
     std::uint64_t mem_total_kib = 0;
@@ -58,6 +65,10 @@ class ProcFs {
     std::optional<std::uint64_t> open_fds(pid_t pid) const;
     // Scheduling entities (threads) on the machine: the 4th field of /proc/loadavg, "1/81".
     std::optional<std::uint64_t> tasks() const;
+    std::optional<ProcessIdentity> identity(pid_t pid) const;
+    // Threads of every process whose real uid is `uid`: what RLIMIT_NPROC counts. Reads
+    // every /proc/PID/status, so it is for a diagnosis, not for the sampling loop.
+    std::uint64_t tasks_of_user(std::uint64_t uid) const;
     // /proc/sys/<key> with dots or slashes: "kernel.pid_max".
     std::optional<std::uint64_t> sysctl(const std::string& key) const;
 

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <set>
 
 namespace {
@@ -62,4 +64,40 @@ TEST_CASE("this process's limits are all read", "[limits]") {
         CHECK(names.count(expected) == 1);
     // A test process is nowhere near any limit.
     CHECK(tp::diagnose(readings).binding_limit == "unknown");
+}
+
+TEST_CASE("fixture machines: each limit at its ceiling is the one named", "[limits]") {
+    const std::filesystem::path fixtures = TP_FIXTURES_DIR "/limits";
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"none", "unknown"},
+        {"pid_max", "pid_max"},
+        {"threads-max", "threads-max"},
+        {"pids-cgroup-v2", "pids cgroup"},
+        {"pids-cgroup-v1", "pids cgroup"},
+        {"max_map_count", "vm.max_map_count"},
+        {"nofile", "RLIMIT_NOFILE"},
+        {"commit-mode-2", "commit limit"},
+        {"commit-mode-0", "unknown"},
+        {"nproc", "RLIMIT_NPROC"},
+        {"nproc-root", "unknown"},
+    };
+    // A 64 KiB stack plus its guard page, and a connection per thread.
+    const tp::ThreadCost cost{68 * 1024, true};
+    for (const auto& [name, expected] : cases) {
+        const tp::ProcFs fs({fixtures / name / "proc", fixtures / name / "sys"});
+        const auto d = tp::diagnose(tp::read_limits(fs, 4242, cost));
+        INFO(name << ": " << d.evidence);
+        CHECK(d.binding_limit == expected);
+    }
+}
+
+TEST_CASE("the pids cgroup reading is the tightest of the cgroup and its ancestors", "[limits]") {
+    const std::filesystem::path root = TP_FIXTURES_DIR "/limits/pids-cgroup-v2";
+    const auto readings = tp::read_limits(tp::ProcFs({root / "proc", root / "sys"}), 4242, {});
+    const auto pids = std::find_if(readings.begin(), readings.end(),
+                                   [](const auto& r) { return r.name == "pids cgroup"; });
+    REQUIRE(pids != readings.end());
+    CHECK(pids->current == 1023u);
+    CHECK(pids->ceiling == 1024u);
+    CHECK_THAT(pids->source, Catch::Contains("user.slice/pids.max"));
 }
