@@ -1,6 +1,8 @@
 #include "connection_threads.hpp"
 
 #include <alloca.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -108,12 +110,16 @@ void ConnectionThreads::fail(std::uint64_t index, Step step, int error, const ch
     ++failed_;
 }
 
-void ConnectionThreads::run_one(std::uint64_t index) {
-    const int fd = try_connect_tcp(config_.server);
+// Connects, asks for fib(n) and checks the answer; the descriptor, or -1 after counting the
+// failure.
+int ConnectionThreads::connect_and_ask(std::uint64_t index) {
+    const int fd = try_connect_tcp(*config_.server);
     if (fd < 0) {
         fail(index, Step::connect, errno, nullptr);
-        return;
+        return -1;
     }
+    const timeval timeout{static_cast<time_t>(config_.reply_timeout.count()), 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     char reply[128];
     std::size_t got = 0;
     bool ok = write_all(fd, request_, request_len_);
@@ -129,19 +135,28 @@ void ConnectionThreads::run_one(std::uint64_t index) {
     if (!ok) {
         fail(index, Step::request, errno, nullptr);
         ::close(fd);
-        return;
+        return -1;
     }
     reply[got] = '\0';
     if (std::strncmp(reply, "error:", 6) == 0) {
         if (got > 0 && reply[got - 1] == '\n') reply[got - 1] = '\0';
         fail(index, Step::refused, 0, reply);
         ::close(fd);
-        return;
+        return -1;
     }
     if (got != expected_len_ || std::memcmp(reply, expected_reply_, got) != 0) {
         fail(index, Step::reply, 0, nullptr);
         ::close(fd);
-        return;
+        return -1;
+    }
+    return fd;
+}
+
+void ConnectionThreads::run_one(std::uint64_t index) {
+    int fd = -1;
+    if (config_.server) {
+        fd = connect_and_ask(index);
+        if (fd < 0) return;
     }
 
     // Dirty the requested stack while the connection is held, one byte a page is enough
@@ -157,7 +172,7 @@ void ConnectionThreads::run_one(std::uint64_t index) {
 
     ++connected_;
     while (!released_.load()) released_.wait(false);
-    ::close(fd);
+    if (fd >= 0) ::close(fd);
 }
 
 bool ConnectionThreads::wait_settled(std::chrono::nanoseconds timeout) const {

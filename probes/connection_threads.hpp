@@ -1,5 +1,6 @@
-// The threads threadprobe measures: each one connects to the server, makes one request,
-// dirties part of its stack if asked, and holds its connection until released.
+// The threads threadprobe and limitprobe measure: each one connects to the server, makes one
+// request, dirties part of its stack if asked, and holds its connection until released.
+// Without a server, a thread only parks: the cost of the thread alone.
 // Their bodies never touch the heap: a thread that calls malloc gets a glibc arena (64 MiB of
 // address space), which would swamp the per-thread cost this exists to measure.
 #pragma once
@@ -18,10 +19,12 @@
 namespace tp {
 
 struct ConnectionThreadConfig {
-    Endpoint server;
+    std::optional<Endpoint> server;      // nullopt: threads park without a connection
     unsigned request_n = 10;             // each thread asks for fib(request_n)
     std::optional<std::uint64_t> stack;  // pthread stack size; nullopt = system default
     std::uint64_t touch_bytes = 0;       // stack each thread dirties while it holds
+    // A server that accepts but never answers must not hang the probe: the request fails.
+    std::chrono::seconds reply_timeout{30};
 };
 
 // Where a thread's attempt went wrong, first occurrence kept for the report.
@@ -77,6 +80,7 @@ class ConnectionThreads {
   private:
     static void* thread_main(void* self);
     void run_one(std::uint64_t index);
+    int connect_and_ask(std::uint64_t index);
     void fail(std::uint64_t index, Step step, int error, const char* server_said);
 
     ConnectionThreadConfig config_;

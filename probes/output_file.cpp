@@ -9,22 +9,6 @@
 #include <system_error>
 
 namespace tp {
-namespace {
-
-bool write_whole(int fd, const std::string& content) {
-    const char* p = content.data();
-    std::size_t left = content.size();
-    while (left > 0) {
-        const ssize_t n = ::write(fd, p, left);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        p += n;
-        left -= static_cast<std::size_t>(n);
-    }
-    return true;
-}
-
-}  // namespace
 
 OutputFile::OutputFile(std::filesystem::path path) : path_(std::move(path)) {
     std::string templ = path_.string() + ".tmp.XXXXXX";
@@ -51,7 +35,7 @@ void OutputFile::commit(const std::string& content) {
         throw std::system_error(errno, std::generic_category(),
                                 fmt::format("{} {}", what, path_.string()));
     };
-    if (!write_whole(fd_.get(), content)) fail("cannot write");
+    if (!write_all(fd_.get(), content)) fail("cannot write");
     if (::fsync(fd_.get()) != 0) fail("cannot flush");
     fd_.reset();
     if (::rename(temp_.c_str(), path_.c_str()) != 0) fail("cannot rename into");

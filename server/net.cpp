@@ -133,10 +133,15 @@ ssize_t read_some(int fd, void* buf, std::size_t len) {
 
 bool write_all(int fd, const void* buf, std::size_t len) {
     const char* p = static_cast<const char*>(buf);
+    bool socket = true;
     while (len > 0) {
-        const ssize_t n = ::send(fd, p, len, MSG_NOSIGNAL);
+        const ssize_t n = socket ? ::send(fd, p, len, MSG_NOSIGNAL) : ::write(fd, p, len);
         if (n < 0) {
             if (errno == EINTR) continue;
+            if (errno == ENOTSOCK && socket) {
+                socket = false;  // a pipe or a file
+                continue;
+            }
             return false;
         }
         p += n;

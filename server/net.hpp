@@ -51,8 +51,9 @@ int try_connect_tcp(const Endpoint& to);
 
 // read(2) that retries EINTR: >0 bytes, 0 at end of stream, -1 with errno on error.
 ssize_t read_some(int fd, void* buf, std::size_t len);
-// Writes everything, retrying EINTR and short writes; false with errno on error.
-// MSG_NOSIGNAL: a peer that vanished is an error code, never a SIGPIPE.
+// Writes everything, retrying EINTR and short writes; false with errno on error. On a socket
+// it uses MSG_NOSIGNAL (a peer that vanished is an error code, never a SIGPIPE); on a pipe or
+// a file, plain write(2).
 bool write_all(int fd, const void* buf, std::size_t len);
 inline bool write_all(int fd, std::string_view s) {
     return write_all(fd, s.data(), s.size());
