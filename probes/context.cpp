@@ -63,6 +63,7 @@ nlohmann::json to_json(const LimitReading& r) {
                         {"ceiling", optional_json(r.ceiling)},
                         {"unit", r.unit},
                         {"enforced", r.enforced},
+                        {"reserved", r.reserved},
                         {"source", r.source}};
     if (const auto room = r.headroom_threads()) j["headroom_threads"] = *room;
     if (!r.note.empty()) j["note"] = r.note;

@@ -101,7 +101,8 @@ void add_pids_cgroup(const ProcFs& fs, pid_t pid, std::vector<LimitReading>& out
 
 std::optional<double> LimitReading::headroom_threads() const {
     if (!ceiling || !current) return std::nullopt;
-    const double room = static_cast<double>(*ceiling) - static_cast<double>(*current);
+    const double room = static_cast<double>(*ceiling) - static_cast<double>(*current) -
+                        static_cast<double>(reserved);
     return room / std::max(cost_per_thread, 1e-9);
 }
 
@@ -114,8 +115,13 @@ std::vector<LimitReading> read_limits(const ProcFs& fs, pid_t pid, const ThreadC
 
     out.push_back(reading("threads-max", "/proc/sys/kernel/threads-max vs tasks in /proc/loadavg",
                           "tasks", tasks, fs.sysctl("kernel.threads-max")));
-    out.push_back(reading("pid_max", "/proc/sys/kernel/pid_max vs tasks in /proc/loadavg", "tasks",
-                          tasks, fs.sysctl("kernel.pid_max")));
+    LimitReading pids = reading("pid_max", "/proc/sys/kernel/pid_max vs tasks in /proc/loadavg",
+                                "tasks", tasks, fs.sysctl("kernel.pid_max"));
+    // Once pids wrap, allocation restarts at RESERVED_PIDS (300): those below it stay with
+    // whatever took them at boot, so the last ~300 pids under the ceiling are out of reach.
+    pids.reserved = 300;
+    pids.note = "the kernel does not reuse the 300 pids below RESERVED_PIDS";
+    out.push_back(pids);
 
     if (const auto nproc = rlimit(limits_text, "Max processes")) {
         const auto id = fs.identity(pid);
@@ -204,8 +210,11 @@ Diagnosis diagnose(std::vector<LimitReading> readings, double near_threads) {
     }
     if (binding) {
         d.binding_limit = binding->name;
-        d.evidence = fmt::format("{}: {} of {} {} ({})", binding->name, *binding->current,
-                                 *binding->ceiling, binding->unit, binding->source);
+        d.evidence = fmt::format(
+            "{}: {} of {} {}{} ({})", binding->name, *binding->current, *binding->ceiling,
+            binding->unit,
+            binding->reserved ? fmt::format(", {} of them reserved", binding->reserved) : "",
+            binding->source);
     } else {
         d.binding_limit = "unknown";
         d.evidence = "no limit read was within a few threads of its ceiling";

@@ -23,6 +23,9 @@ struct LimitReading {
     std::optional<std::uint64_t> ceiling;
     // What one more thread (or connection) costs against this limit, in `unit`.
     double cost_per_thread = 1;
+    // Part of the ceiling the kernel keeps back, in `unit` (pid_max: the 300 pids below
+    // RESERVED_PIDS are not handed out again once pids wrap).
+    std::uint64_t reserved = 0;
     // False where the kernel does not enforce it here (RLIMIT_NPROC for root, the commit
     // limit outside overcommit mode 2).
     bool enforced = true;

@@ -1,0 +1,65 @@
+// limitprobe: how many threads this machine allows at each stack size, and which limit stopped
+// them. Every attempt runs in a forked child with a cap (--max) and a memory floor, so the
+// machine keeps working and the probe survives whatever the kernel does to the child; when the
+// child exits, every thread it made is gone with it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "context.hpp"
+#include "limits.hpp"
+#include "net.hpp"
+
+namespace tp {
+
+class StopSignal;
+
+struct LimitProbeConfig {
+    std::vector<std::optional<std::uint64_t>> stacks;  // nullopt = the system's default
+    bool connections = false;  // each thread also holds a loopback connection to a fibserver
+    std::uint64_t max_threads = 1'000'000;
+    double mem_floor_percent = 10;  // stop before MemAvailable falls below this share
+    std::chrono::nanoseconds time_limit{std::chrono::seconds(120)};  // per stack size
+    std::string server_binary;                                       // for --connections
+};
+
+struct LimitProbeRow {
+    std::uint64_t stack_bytes = 0;
+    bool default_stack = false;
+    std::uint64_t threads_reached = 0;
+    // What ended the attempt: "pthread_create failed", "connect failed", "refused by server",
+    // "max reached", "memory floor", "time limit", "interrupted", "child died".
+    std::string stopped_by;
+    std::string error;  // the error text where there is one
+    double elapsed_s = 0;
+    double vsz_per_thread_kib = 0;
+    double rss_per_thread_kib = 0;
+    std::string binding_limit;  // a limit name, "unknown", or "none" when no limit was hit
+    std::string evidence;
+    std::vector<LimitReading> readings;
+};
+
+struct LimitProbeResult {
+    LimitProbeConfig config;
+    MachineContext context;
+    std::optional<std::string> server;  // "127.0.0.1:PORT model=threads pid=N" with --connections
+    std::vector<LimitProbeRow> rows;
+    bool interrupted = false;
+    int exit_code() const;  // 0, or 130 if interrupted
+};
+
+using ProgressFn = std::function<void(std::string_view)>;
+
+LimitProbeResult run_limitprobe(const LimitProbeConfig& config, StopSignal& stop,
+                                const ProgressFn& progress);
+
+nlohmann::json to_json(const LimitProbeResult& r);
+std::string to_table(const LimitProbeResult& r);
+
+}  // namespace tp

@@ -1,0 +1,113 @@
+// limitprobe end to end: the real program, its forked children and, with --connections, a real
+// fibserver on loopback.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "run_program.hpp"
+#include "sanitized.hpp"
+
+namespace {
+
+using nlohmann::json;
+using tp::test::run_program;
+
+std::filesystem::path temp_path(const std::string& name) {
+    return std::filesystem::temp_directory_path() /
+           ("limitprobe-test-" + std::to_string(::getpid()) + "-" + name);
+}
+
+json run_for_json(const std::vector<std::string>& args, int expected_exit = 0) {
+    const auto path = temp_path("r.json");
+    std::vector<std::string> all = args;
+    all.insert(all.end(), {"--json", path.string(), "--quiet"});
+    const auto run = run_program("limitprobe", all, {std::chrono::seconds(240), {}});
+    INFO(run.err);
+    REQUIRE(run.exit_code == expected_exit);
+    std::ifstream in(path);
+    REQUIRE(in.good());
+    json r = json::parse(in);
+    std::filesystem::remove(path);
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("--max 2000 reaches 2000 and says so, naming no limit", "[limitprobe]") {
+    const json r = run_for_json({"--stack=64k", "--max=2000"});
+    for (const char* key : {"tool", "version", "context", "config", "results"})
+        CHECK(r.contains(key));
+    REQUIRE(r["results"].size() == 1);
+    const json& row = r["results"][0];
+    CHECK(row["stack_bytes"] == 64 * 1024);
+    CHECK(row["threads_reached"] == 2000);
+    CHECK(row["stopped_by"] == "max reached");
+    CHECK(row["binding_limit"] == "none");
+    for (const char* key :
+         {"error", "elapsed_s", "vsz_per_thread_kib", "rss_per_thread_kib", "evidence"})
+        CHECK(row.contains(key));
+    // A parked thread maps at least its stack.
+    CHECK(row["vsz_per_thread_kib"].get<double>() >= 64);
+    CHECK(tp::test::children_of(::getpid()).empty());
+}
+
+TEST_CASE("--connections: every thread holds a connection to a real server", "[limitprobe]") {
+    const json r = run_for_json({"--stack=16k", "--max=500", "--connections"});
+    CHECK_THAT(r["config"]["server"].get<std::string>(), Catch::Contains("model=threads"));
+    const json& row = r["results"][0];
+    CHECK(row["threads_reached"] == 500);
+    CHECK(row["stopped_by"] == "max reached");
+    CHECK(tp::test::children_of(::getpid()).empty());
+}
+
+TEST_CASE("to the real limit and back: the limit is named and the machine keeps working",
+          "[limitprobe]") {
+    if (tp::test::kSanitized) {
+        WARN("skipped: tens of thousands of sanitized threads are a test of the sanitizer");
+        return;
+    }
+    // 16 KiB stacks: the cheapest threads, so a count limit binds long before memory does.
+    const json r = run_for_json({"--stack=16k", "--time-limit=60s"});
+    const json& row = r["results"][0];
+    INFO(row.dump(2));
+    CHECK(row["threads_reached"].get<int>() > 1000);
+    const std::string stopped_by = row["stopped_by"];
+    CHECK((stopped_by == "pthread_create failed" || stopped_by == "memory floor"));
+    if (stopped_by == "pthread_create failed") {
+        // pthread_create said EAGAIN; which counter was at its ceiling must be known.
+        CHECK(row["binding_limit"] != "unknown");
+        CHECK(row["binding_limit"] != "none");
+        CHECK_THAT(row["evidence"].get<std::string>(), Catch::Contains(" of "));
+    }
+    CHECK(tp::test::children_of(::getpid()).empty());
+
+    // Every one of those threads went with the child: a normal probe runs right after.
+    const auto after =
+        run_program("threadprobe", {"--threads=100", "--stack=64k", "--hold=100ms", "--quiet"});
+    INFO(after.err);
+    CHECK(after.exit_code == 0);
+}
+
+TEST_CASE("limitprobe bad input: one line naming the flag, exit 2", "[limitprobe]") {
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+        {{"--max=0"}, "--max"},
+        {{"--max=-1"}, "--max"},
+        {{"--max=many"}, "--max"},
+        {{"--mem-floor=0"}, "--mem-floor"},
+        {{"--mem-floor=95"}, "--mem-floor"},
+        {{"--stack=1k"}, "minimum"},
+        {{"--stack=64k,2g"}, "--stack"},
+        {{"--stack=64k,,1m"}, "--stack"},
+    };
+    for (const auto& [args, says] : cases) {
+        const auto run = run_program("limitprobe", args);
+        INFO(args.front() << " -> " << run.err);
+        CHECK(run.exit_code == 2);
+        CHECK_THAT(run.err, Catch::StartsWith("limitprobe: error: ") && Catch::Contains(says) &&
+                                Catch::EndsWith("(see --help)\n"));
+        CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
+    }
+}
