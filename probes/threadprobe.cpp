@@ -12,6 +12,7 @@
 #include "embedded_server.hpp"
 #include "fib.hpp"
 #include "stop_signal.hpp"
+#include "topology.hpp"
 
 namespace tp {
 namespace {

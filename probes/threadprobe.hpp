@@ -29,6 +29,7 @@ struct ThreadProbeConfig {
     std::optional<std::uint64_t> stack;  // nullopt = the system's default
     unsigned request_n = 10;
     std::uint64_t touch_bytes = 0;
+    std::string cpuset;  // PUs the connection threads are bound to ("0-1,3"); empty = all
     std::chrono::nanoseconds baseline{std::chrono::milliseconds(300)};
     std::chrono::nanoseconds hold{std::chrono::seconds(1)};
     std::chrono::nanoseconds interval{std::chrono::milliseconds(100)};

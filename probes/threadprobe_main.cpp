@@ -13,6 +13,7 @@
 #include "thread_stack.hpp"
 #include "threadprobe.hpp"
 #include "threadprobe_report.hpp"
+#include "topology.hpp"
 #include "units.hpp"
 
 namespace {
@@ -31,6 +32,7 @@ struct Options {
     tp::Duration hold{1s};
     tp::Duration interval{100ms};
     tp::Duration ramp_timeout{60s};
+    std::string cpuset;
     std::string connect;
     tp::Count server_pid{};
     std::string json_path;
@@ -64,6 +66,13 @@ tp::ThreadProbeConfig to_config(const Options& o, const tp::po::variables_map& v
     c.hold = o.hold.value;
     c.interval = o.interval.value;
     c.ramp_timeout = o.ramp_timeout.value;
+    if (vm.count("cpuset")) {
+        try {
+            c.cpuset = tp::check_cpuset(o.cpuset);
+        } catch (const std::invalid_argument& e) {
+            throw tp::UsageError(fmt::format("option '--cpuset': {}", e.what()));
+        }
+    }
     if (!o.connect.empty()) {
         try {
             c.connect = tp::parse_endpoint(o.connect);
@@ -100,6 +109,7 @@ int run(int argc, char** argv) {
         ("interval", po::value(&o.interval)->value_name("DURATION"), "sampling interval (default 100ms)")
         ("baseline", po::value(&o.baseline)->value_name("DURATION"), "sampling before any thread is spawned (default 300ms)")
         ("ramp-timeout", po::value(&o.ramp_timeout)->value_name("DURATION"), "give up on connections unanswered after this (default 60s)")
+        ("cpuset", po::value(&o.cpuset)->value_name("LIST"), "bind the connection threads to these PUs (hwloc list: 0-1,3)")
         ("connect", po::value(&o.connect)->value_name("HOST:PORT"), "use a running server instead of starting one")
         ("server-pid", po::value(&o.server_pid)->value_name("PID"), "with --connect: sample that server's memory too")
         ("json", po::value(&o.json_path)->value_name("FILE"), "write results as JSON (context, config, samples, summary)")

@@ -51,6 +51,7 @@ json config_json(const ThreadProbeResult& r) {
             {"stack_bytes", r.effective_stack_bytes},
             {"request_n", c.request_n},
             {"touch_bytes", c.touch_bytes},
+            {"cpuset", c.cpuset.empty() ? json(nullptr) : json(c.cpuset)},
             {"baseline_s", seconds(c.baseline)},
             {"hold_s", seconds(c.hold)},
             {"interval_s", seconds(c.interval)},
@@ -131,6 +132,7 @@ std::string to_table(const ThreadProbeResult& r) {
         "threadprobe {}: {} threads, stack {}{}, request fib({}){}\n", THREADPROBE_VERSION,
         c.threads, format_size(r.effective_stack_bytes), c.stack ? "" : " (default)", c.request_n,
         c.touch_bytes ? fmt::format(", touching {} of stack", format_size(c.touch_bytes)) : "");
+    if (!c.cpuset.empty()) out += fmt::format("threads bound to PUs {}\n", c.cpuset);
     out += fmt::format("server:  {}:{} model={} pid={}{}\n", r.server.endpoint.host,
                        r.server.endpoint.port, r.server.model,
                        r.server.pid ? std::to_string(*r.server.pid) : "unknown",

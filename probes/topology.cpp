@@ -3,8 +3,11 @@
 #include <fmt/format.h>
 #include <hwloc.h>
 
+#include <cerrno>
+#include <cstdlib>
 #include <memory>
 #include <stdexcept>
+#include <system_error>
 
 #include "units.hpp"
 
@@ -33,7 +36,48 @@ std::string plural(unsigned n, const char* one, const char* many) {
     return fmt::format("{} {}", n, n == 1 ? one : many);
 }
 
+struct BitmapDeleter {
+    void operator()(hwloc_bitmap_s* b) const { hwloc_bitmap_free(b); }
+};
+using Bitmap = std::unique_ptr<hwloc_bitmap_s, BitmapDeleter>;
+
+std::string to_list(hwloc_const_bitmap_t set) {
+    char* text = nullptr;
+    hwloc_bitmap_list_asprintf(&text, set);
+    std::string out = text ? text : "";
+    std::free(text);
+    return out;
+}
+
+// The PUs of `list` this process may use, or an exception saying why there are none.
+Bitmap usable_set(hwloc_topology_t t, const std::string& list) {
+    Bitmap set(hwloc_bitmap_alloc());
+    const auto allowed = hwloc_topology_get_allowed_cpuset(t);
+    if (list.empty() || list.find_first_not_of("0123456789,-") != std::string::npos ||
+        hwloc_bitmap_list_sscanf(set.get(), list.c_str()) != 0)
+        throw std::invalid_argument(fmt::format(
+            "'{}' is not a list of PUs like 0-1,3 (this machine has {})", list, to_list(allowed)));
+    hwloc_bitmap_and(set.get(), set.get(), allowed);
+    if (hwloc_bitmap_iszero(set.get()))
+        throw std::invalid_argument(
+            fmt::format("'{}' names no PU this process may use ({})", list, to_list(allowed)));
+    return set;
+}
+
 }  // namespace
+
+std::string check_cpuset(const std::string& list) {
+    const TopologyHandle handle = load_topology();
+    return to_list(usable_set(handle.get(), list).get());
+}
+
+void bind_calling_thread(const std::string& list) {
+    const TopologyHandle handle = load_topology();
+    const Bitmap set = usable_set(handle.get(), list);
+    if (hwloc_set_cpubind(handle.get(), set.get(), HWLOC_CPUBIND_THREAD) != 0)
+        throw std::system_error(errno, std::generic_category(),
+                                fmt::format("cannot bind to PUs {}", list));
+}
 
 Topology read_topology() {
     const TopologyHandle handle = load_topology();

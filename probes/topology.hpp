@@ -26,6 +26,15 @@ struct Topology {
     std::string summary() const;
 };
 
+// A set of processing units as hwloc writes it ("0-1,3"), checked against this machine.
+// Throws std::invalid_argument, naming the PUs there are, if `list` is malformed or names
+// none of them.
+std::string check_cpuset(const std::string& list);
+
+// Binds the calling thread to the PUs in `list`; threads it creates from then on inherit the
+// binding. Throws std::system_error if the kernel refuses.
+void bind_calling_thread(const std::string& list);
+
 // Reads the topology of this machine (the parts of it this process may use). Throws
 // std::runtime_error if hwloc cannot load it.
 Topology read_topology();

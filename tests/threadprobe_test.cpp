@@ -107,6 +107,19 @@ TEST_CASE("the table shows both sides and the system figures", "[threadprobe]") 
     std::filesystem::remove(csv);
 }
 
+TEST_CASE("--cpuset binds the connection threads and says so", "[threadprobe]") {
+    const auto path = temp_path("cpuset.json");
+    const auto run = run_program("threadprobe", {"--threads=20", "--stack=64k", "--hold=100ms",
+                                                 "--cpuset=0", "--json", path.string()});
+    INFO(run.err);
+    REQUIRE(run.exit_code == 0);
+    CHECK_THAT(run.out, Catch::Contains("threads bound to PUs 0"));
+    const json r = read_json(path);
+    std::filesystem::remove(path);
+    CHECK(r["config"]["cpuset"] == "0");
+    CHECK(r["summary"]["connections"] == 20);
+}
+
 TEST_CASE("thread creation failing mid-run: limit named, results kept, exit 1", "[threadprobe]") {
     // A 64 MiB stack per thread under a 768 MiB address-space limit: the probe runs out of
     // address space after a handful of threads, and must say that RLIMIT_AS is why.
