@@ -1,6 +1,7 @@
 #include "summary.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 
 namespace tp {
@@ -89,6 +90,12 @@ std::optional<Sample> median_of_phase(const std::vector<Sample>& samples, Phase 
     return m;
 }
 
+bool SystemCost::other_activity() const {
+    if (!machine_tasks_added) return false;
+    const double counted = static_cast<double>(tasks_added);
+    return std::abs(static_cast<double>(*machine_tasks_added) - counted) > 10 + 0.02 * counted;
+}
+
 CostSummary summarize_costs(const std::vector<Sample>& samples) {
     CostSummary out;
     const auto baseline = median_of_phase(samples, Phase::baseline);
@@ -98,6 +105,9 @@ CostSummary summarize_costs(const std::vector<Sample>& samples) {
     out.server = side_cost(baseline->server, plateau->server);
 
     SystemCost sys;
+    if (baseline->tasks && plateau->tasks)
+        sys.machine_tasks_added = static_cast<std::int64_t>(*plateau->tasks) -
+                                  static_cast<std::int64_t>(*baseline->tasks);
     if (out.probe && out.server) {
         sys.tasks_added = out.probe->threads_added + out.server->threads_added;
     } else if (baseline->tasks && plateau->tasks && *plateau->tasks > *baseline->tasks) {

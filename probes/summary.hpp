@@ -28,6 +28,11 @@ struct SystemCost {
     const char* tasks_counted = "probe and server";
     double kernel_stack_per_task_kib = 0;
     double commit_per_task_kib = 0;
+    // How the machine's task count moved over the same interval (/proc/loadavg). Far from
+    // tasks_added, something else was starting or ending threads, and it is in the system-wide
+    // figures too.
+    std::optional<std::int64_t> machine_tasks_added;
+    bool other_activity() const;
 };
 
 struct CostSummary {

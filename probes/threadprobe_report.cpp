@@ -82,7 +82,11 @@ json to_json(const ThreadProbeResult& r) {
         system = {{"tasks_added", r.costs.system->tasks_added},
                   {"tasks_counted", r.costs.system->tasks_counted},
                   {"kernel_stack_per_task_kib", kib(r.costs.system->kernel_stack_per_task_kib)},
-                  {"commit_per_task_kib", kib(r.costs.system->commit_per_task_kib)}};
+                  {"commit_per_task_kib", kib(r.costs.system->commit_per_task_kib)},
+                  {"machine_tasks_added", r.costs.system->machine_tasks_added
+                                              ? json(*r.costs.system->machine_tasks_added)
+                                              : json(nullptr)},
+                  {"other_activity", r.costs.system->other_activity()}};
     json summary = {
         {"threads_requested", r.config.threads},
         {"threads_spawned", r.spawned},
@@ -164,6 +168,11 @@ std::string to_table(const ThreadProbeResult& r) {
             "\nsystem, per task added ({} tasks, {}): kernel stack {}, commit charge {}\n",
             s.tasks_added, s.tasks_counted, format_kib(s.kernel_stack_per_task_kib),
             format_kib(s.commit_per_task_kib));
+        if (s.other_activity())
+            out += fmt::format(
+                "  (the machine's task count moved by {} meanwhile, not {}: other activity is in "
+                "these system-wide figures)\n",
+                *s.machine_tasks_added, s.tasks_added);
     }
     if (r.errors.total() > 0)
         out +=

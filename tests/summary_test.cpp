@@ -50,3 +50,23 @@ TEST_CASE("no hold phase means no cost figures rather than made-up ones", "[summ
     CHECK_FALSE(c.probe);
     CHECK_FALSE(c.system);
 }
+
+TEST_CASE("a machine task count that moved by more than the probe's says other activity",
+          "[summary]") {
+    using tp::Phase;
+    auto with_tasks = [](tp::Sample s, std::uint64_t tasks) {
+        s.tasks = tasks;
+        return s;
+    };
+    const auto base = sample(Phase::baseline, 2, 10000, 2000, 1, 1000);
+    const auto hold = sample(Phase::hold, 102, 16800, 2840, 101, 4200);
+    // 200 tasks added by probe and server; the machine gained exactly those.
+    const auto quiet = tp::summarize_costs({with_tasks(base, 500), with_tasks(hold, 700)});
+    REQUIRE(quiet.system);
+    CHECK(quiet.system->machine_tasks_added == 200);
+    CHECK_FALSE(quiet.system->other_activity());
+    // Something else started 300 threads meanwhile.
+    const auto busy = tp::summarize_costs({with_tasks(base, 500), with_tasks(hold, 1000)});
+    REQUIRE(busy.system);
+    CHECK(busy.system->other_activity());
+}
