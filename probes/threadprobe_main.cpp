@@ -9,6 +9,7 @@
 #include "cli.hpp"
 #include "embedded_server.hpp"
 #include "output_file.hpp"
+#include "protocol.hpp"
 #include "stop_signal.hpp"
 #include "thread_stack.hpp"
 #include "threadprobe.hpp"
@@ -42,7 +43,8 @@ struct Options {
 
 tp::ThreadProbeConfig to_config(const Options& o, const tp::po::variables_map& vm) {
     tp::require_range("threads", o.threads.value, 1, 1'000'000);
-    tp::require_range("request", o.request.value, 0, 45);
+    // Above the embedded server's default --max-n the server would refuse every request.
+    tp::require_range("request", o.request.value, 0, tp::ProtocolLimits{}.max_n);
     tp::ThreadProbeConfig c;
     c.threads = o.threads.value;
     c.request_n = static_cast<unsigned>(o.request.value);

@@ -28,7 +28,7 @@ struct Options {
     // tests) pass --port 0 and read the port from the readiness line, so they never collide.
     long long port = 25000;
     std::string bind = "127.0.0.1";
-    long long max_n = 45;
+    long long max_n = 47;
     long long max_line = 128;
     tp::Duration raw_grace{std::chrono::milliseconds(50)};
     long long backlog = 4096;
@@ -56,7 +56,7 @@ po::options_description describe_options(Options& o) {
         ("bind", po::value(&o.bind)->default_value(o.bind), "IPv4 address to listen on")
         ("max-n", po::value(&o.max_n)->default_value(o.max_n),
             "largest n served; above it a request gets an error line. At most 92, the largest "
-            "whose fib fits in a signed 64-bit integer; the default keeps one request to about a second")
+            "whose fib fits in a signed 64-bit integer; the default keeps one request to seconds (fib(47): 1.8 s on a 2-core x86_64 VM)")
         ("max-line", po::value(&o.max_line)->default_value(o.max_line),
             ("longest request line in bytes (2 to " + std::to_string(tp::kLineCapacity) +
              "); a longer one gets an error line and the connection is closed").c_str())

@@ -32,7 +32,7 @@ std::string_view handler_name(Handler handler);
 inline constexpr std::size_t kLineCapacity = 1024;
 
 struct ProtocolLimits {
-    unsigned max_n = 45;         // one request takes seconds, not hours
+    unsigned max_n = 47;         // one request takes seconds, not hours
     std::size_t max_line = 128;  // bytes before the '\n', '\r' and blanks included
 };
 

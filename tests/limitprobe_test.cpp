@@ -36,7 +36,7 @@ json run_for_json(const std::vector<std::string>& args, int expected_exit = 0) {
 
 }  // namespace
 
-TEST_CASE("--max 2000 reaches 2000 and says so, naming no limit", "[limitprobe]") {
+TEST_CASE("a cap of 2000 threads reaches 2000 and says so, naming no limit", "[limitprobe]") {
     const json r = run_for_json({"--stack=64k", "--max=2000"});
     for (const char* key : {"tool", "version", "context", "config", "results"})
         CHECK(r.contains(key));
@@ -54,7 +54,7 @@ TEST_CASE("--max 2000 reaches 2000 and says so, naming no limit", "[limitprobe]"
     CHECK(tp::test::children_of(::getpid()).empty());
 }
 
-TEST_CASE("--connections: every thread holds a connection to a real server", "[limitprobe]") {
+TEST_CASE("with connections, every thread holds one to a real server", "[limitprobe]") {
     const json r = run_for_json({"--stack=16k", "--max=500", "--connections"});
     CHECK_THAT(r["config"]["server"].get<std::string>(), Catch::Contains("model=threads"));
     const json& row = r["results"][0];

@@ -107,7 +107,7 @@ TEST_CASE("the table shows both sides and the system figures", "[threadprobe]") 
     std::filesystem::remove(csv);
 }
 
-TEST_CASE("--cpuset binds the connection threads and says so", "[threadprobe]") {
+TEST_CASE("cpuset binds the connection threads and says so", "[threadprobe]") {
     const auto path = temp_path("cpuset.json");
     const auto run = run_program("threadprobe", {"--threads=20", "--stack=64k", "--hold=100ms",
                                                  "--cpuset=0", "--json", path.string()});
