@@ -58,15 +58,6 @@ ConnectionThreads::~ConnectionThreads() {
     ::pthread_attr_destroy(&attr_);
 }
 
-std::uint64_t ConnectionThreads::default_stack_size() {
-    pthread_attr_t attr;
-    ::pthread_attr_init(&attr);
-    std::size_t size = 0;
-    ::pthread_attr_getstacksize(&attr, &size);
-    ::pthread_attr_destroy(&attr);
-    return size;
-}
-
 int ConnectionThreads::spawn_one() {
     if (threads_.capacity() == threads_.size())
         threads_.reserve(std::max<std::size_t>(1024, threads_.size() * 2));

@@ -74,9 +74,6 @@ class ConnectionThreads {
     ConnectionErrors errors() const;
     FirstError first_error() const;
 
-    // The size glibc actually gives a thread by default, for reports on `--stack default`.
-    static std::uint64_t default_stack_size();
-
   private:
     static void* thread_main(void* self);
     void run_one(std::uint64_t index);

@@ -12,6 +12,7 @@
 #include "connection_threads.hpp"
 #include "embedded_server.hpp"
 #include "stop_signal.hpp"
+#include "thread_stack.hpp"
 #include "units.hpp"
 
 namespace tp {
@@ -71,7 +72,7 @@ LimitProbeRow attempt(const LimitProbeConfig& config, std::optional<std::uint64_
     const pid_t self = ::getpid();
     LimitProbeRow row;
     row.default_stack = !stack;
-    row.stack_bytes = stack.value_or(ConnectionThreads::default_stack_size());
+    row.stack_bytes = stack.value_or(default_thread_stack());
     const ThreadCost cost{row.stack_bytes + kGuardBytes, config.connections};
     const auto before = fs.process(self);
     const auto mem_total = fs.system().mem_total_kib;
@@ -201,7 +202,7 @@ LimitProbeRow attempt_in_child(const LimitProbeConfig& config, std::optional<std
         }
     }
     // The child died before it could say anything: the kernel (OOM killer) or a signal.
-    row.stack_bytes = stack.value_or(ConnectionThreads::default_stack_size());
+    row.stack_bytes = stack.value_or(default_thread_stack());
     row.default_stack = !stack;
     row.stopped_by = "child died";
     row.error = WIFSIGNALED(status) ? fmt::format("killed by signal {} ({})", WTERMSIG(status),

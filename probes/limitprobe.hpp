@@ -15,6 +15,7 @@
 #include "context.hpp"
 #include "limits.hpp"
 #include "net.hpp"
+#include "progress.hpp"
 
 namespace tp {
 
@@ -53,8 +54,6 @@ struct LimitProbeResult {
     bool interrupted = false;
     int exit_code() const;  // 0, or 130 if interrupted
 };
-
-using ProgressFn = std::function<void(std::string_view)>;
 
 LimitProbeResult run_limitprobe(const LimitProbeConfig& config, StopSignal& stop,
                                 const ProgressFn& progress);

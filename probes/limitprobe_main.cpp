@@ -8,6 +8,7 @@
 #include "embedded_server.hpp"
 #include "limitprobe.hpp"
 #include "output_file.hpp"
+#include "progress.hpp"
 #include "stop_signal.hpp"
 #include "thread_stack.hpp"
 
@@ -27,14 +28,7 @@ struct Options {
 
 tp::LimitProbeConfig to_config(const Options& o) {
     tp::LimitProbeConfig c;
-    for (const auto& s : o.stacks.sizes) {
-        const tp::ThreadStackChoice choice = tp::check_thread_stack(s);
-        if (choice.rounded_from)
-            std::cerr << fmt::format(
-                "limitprobe: note: --stack {} rounded up to {} bytes (whole pages)\n",
-                *choice.rounded_from, *choice.bytes);
-        c.stacks.push_back(choice.bytes);
-    }
+    for (const auto& s : o.stacks.sizes) c.stacks.push_back(tp::thread_stack_for(s, "limitprobe"));
     tp::require_range("max", o.max.value, 1, 10'000'000);
     tp::require_range("mem-floor", o.mem_floor.value, 1, 90);
     if (o.time_limit.value < 1s) throw tp::UsageError("option '--time-limit': at least 1s");
@@ -63,9 +57,8 @@ int run(int argc, char** argv) {
         ("version", "show the version");
     // clang-format on
     po::variables_map vm;
-    if (const auto done =
-            tp::parse_command_line("limitprobe", "[--stack SIZES] [--connections] [options]",
-                                   options, argc, argv, vm))
+    if (const auto done = tp::parse_command_line(
+            "limitprobe", "[--stack SIZES] [--connections] [options]", options, argc, argv, vm))
         return *done;
     const tp::LimitProbeConfig config = to_config(o);
 
@@ -73,12 +66,10 @@ int run(int argc, char** argv) {
     if (!o.json_path.empty()) json_file.emplace(o.json_path);
 
     tp::StopSignal stop;
-    const bool show_progress = !o.quiet && ::isatty(STDERR_FILENO);
-    const tp::ProgressFn progress = [show_progress](std::string_view line) {
-        if (show_progress) std::cerr << fmt::format("\r\033[K{}", line) << std::flush;
-    };
-    const tp::LimitProbeResult result = tp::run_limitprobe(config, stop, progress);
-    if (show_progress) std::cerr << "\r\033[K" << std::flush;
+    const tp::LimitProbeResult result = [&] {
+        const tp::TerminalProgress progress(o.quiet);
+        return tp::run_limitprobe(config, stop, progress.fn());
+    }();
     if (json_file) json_file->commit(tp::to_json(result).dump(2) + "\n");
     if (!o.quiet) std::cout << tp::to_table(result) << std::flush;
     return result.exit_code();

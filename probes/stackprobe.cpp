@@ -11,6 +11,7 @@
 #include <map>
 #include <system_error>
 
+#include "thread_stack.hpp"
 #include "units.hpp"
 
 namespace tp {
@@ -60,15 +61,6 @@ PagingResult run_paging(const StackProbeConfig& config, std::uint64_t page_bytes
 }
 
 }  // namespace
-
-std::uint64_t default_thread_stack_bytes() {
-    pthread_attr_t attr;
-    ::pthread_attr_init(&attr);
-    std::size_t size = 0;
-    ::pthread_attr_getstacksize(&attr, &size);
-    ::pthread_attr_destroy(&attr);
-    return size;
-}
 
 std::optional<std::uint64_t> median_frame_bytes(const std::vector<std::uintptr_t>& addresses) {
     if (addresses.size() < 2) return std::nullopt;
@@ -131,7 +123,7 @@ int StackProbeResult::exit_code() const {
 
 StackProbeResult run_stackprobe(const StackProbeConfig& config) {
     const auto page_bytes = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-    const std::uint64_t default_stack = default_thread_stack_bytes();
+    const std::uint64_t default_stack = default_thread_stack();
     StackProbeResult result;
     result.config = config;
     result.context =

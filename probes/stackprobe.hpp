@@ -80,9 +80,6 @@ struct StackProbeResult {
 // inside a run is in that run's result.
 StackProbeResult run_stackprobe(const StackProbeConfig& config);
 
-// What a fresh pthread_attr_t says: glibc takes it from RLIMIT_STACK at program start.
-std::uint64_t default_thread_stack_bytes();
-
 // The interpretation, apart from the runs so it can be tested without crashing anything.
 
 // Median distance between consecutive levels' frames (the stack grows down); std::nullopt

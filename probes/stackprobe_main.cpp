@@ -37,17 +37,11 @@ struct Options {
 
 tp::StackProbeConfig to_config(const Options& o) {
     tp::StackProbeConfig c;
-    for (const auto& size : o.stacks.sizes) {
-        const tp::ThreadStackChoice choice = tp::check_thread_stack(size);
-        if (choice.rounded_from)
-            std::cerr << fmt::format(
-                "stackprobe: note: --stack {} rounded up to {} bytes (whole pages)\n",
-                *choice.rounded_from, *choice.bytes);
-        c.stacks.push_back(choice.bytes);
-    }
+    for (const auto& size : o.stacks.sizes)
+        c.stacks.push_back(tp::thread_stack_for(size, "stackprobe"));
     tp::require_range("frame", o.frame.bytes, kMinFrame, kMaxFrame);
     c.frame_bytes = static_cast<std::size_t>(o.frame.bytes);
-    const std::uint64_t default_stack = tp::default_thread_stack_bytes();
+    const std::uint64_t default_stack = tp::default_thread_stack();
     std::uint64_t smallest = tp::kMaxThreadStack;
     for (const auto& stack : c.stacks)
         smallest = std::min<std::uint64_t>(smallest, stack.value_or(default_stack));

@@ -12,6 +12,7 @@
 #include "embedded_server.hpp"
 #include "fib.hpp"
 #include "stop_signal.hpp"
+#include "thread_stack.hpp"
 #include "topology.hpp"
 
 namespace tp {
@@ -99,7 +100,7 @@ ThreadProbeResult run_threadprobe(const ThreadProbeConfig& config, StopSignal& s
 
     ThreadProbeResult result;
     result.config = config;
-    result.effective_stack_bytes = config.stack.value_or(ConnectionThreads::default_stack_size());
+    result.effective_stack_bytes = config.stack.value_or(default_thread_stack());
     const ThreadCost cost{result.effective_stack_bytes + kGuardBytes, true};
     result.context = read_machine_context(fs, self, cost);
 

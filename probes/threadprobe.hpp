@@ -17,6 +17,7 @@
 #include "context.hpp"
 #include "limits.hpp"
 #include "net.hpp"
+#include "progress.hpp"
 #include "sampler.hpp"
 #include "summary.hpp"
 
@@ -73,9 +74,6 @@ struct ThreadProbeResult {
 
     int exit_code() const;  // 0 ok, 1 failure or server death, 130 interrupted
 };
-
-// Progress lines for a terminal; the run calls it a few times a second at most.
-using ProgressFn = std::function<void(std::string_view)>;
 
 // Throws (std::system_error, std::runtime_error) only for failures before measuring starts:
 // a server that cannot be started or reached. Everything later ends up in the result.

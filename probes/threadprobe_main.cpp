@@ -9,6 +9,7 @@
 #include "cli.hpp"
 #include "embedded_server.hpp"
 #include "output_file.hpp"
+#include "progress.hpp"
 #include "protocol.hpp"
 #include "stop_signal.hpp"
 #include "thread_stack.hpp"
@@ -48,13 +49,8 @@ tp::ThreadProbeConfig to_config(const Options& o, const tp::po::variables_map& v
     tp::ThreadProbeConfig c;
     c.threads = o.threads.value;
     c.request_n = static_cast<unsigned>(o.request.value);
-    const tp::ThreadStackChoice stack_choice = tp::check_thread_stack(o.stack);
-    if (stack_choice.rounded_from)
-        std::cerr << fmt::format(
-            "threadprobe: note: --stack {} rounded up to {} bytes (whole pages)\n",
-            *stack_choice.rounded_from, *stack_choice.bytes);
-    c.stack = stack_choice.bytes;
-    const std::uint64_t stack = c.stack.value_or(tp::ConnectionThreads::default_stack_size());
+    c.stack = tp::thread_stack_for(o.stack, "threadprobe");
+    const std::uint64_t stack = c.stack.value_or(tp::default_thread_stack());
     if (o.touch.bytes + kStackReserve > stack)
         throw tp::UsageError(fmt::format(
             "option '--touch': {} does not fit in a {} stack (leave {} for the thread itself)",
@@ -132,12 +128,10 @@ int run(int argc, char** argv) {
     if (!o.csv_path.empty()) csv_file.emplace(o.csv_path);
 
     tp::StopSignal stop;
-    const bool show_progress = !o.quiet && ::isatty(STDERR_FILENO);
-    const tp::ProgressFn progress = [show_progress](std::string_view line) {
-        if (show_progress) std::cerr << fmt::format("\r\033[K{}", line) << std::flush;
-    };
-    const tp::ThreadProbeResult result = tp::run_threadprobe(config, stop, progress);
-    if (show_progress) std::cerr << "\r\033[K" << std::flush;
+    const tp::ThreadProbeResult result = [&] {
+        const tp::TerminalProgress progress(o.quiet);
+        return tp::run_threadprobe(config, stop, progress.fn());
+    }();
 
     if (json_file) json_file->commit(tp::to_json(result).dump(2) + "\n");
     if (csv_file) csv_file->commit(tp::to_csv(result));

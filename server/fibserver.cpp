@@ -112,11 +112,7 @@ tp::ServerConfig make_config(const Options& o, const po::variables_map& vm) {
     config.backlog =
         static_cast<int>(in_range("backlog", o.backlog, 1, std::numeric_limits<int>::max()));
 
-    const tp::ThreadStackChoice stack = tp::check_thread_stack(o.stack);
-    config.thread_stack = stack.bytes;
-    if (stack.rounded_from)
-        fmt::print(stderr, "fibserver: note: --stack {} rounded up to {} bytes (whole pages)\n",
-                   *stack.rounded_from, *stack.bytes);
+    config.thread_stack = tp::thread_stack_for(o.stack, "fibserver");
     if (!vm["stack"].defaulted() && config.model != tp::ModelKind::threads)
         fmt::print(stderr, "fibserver: note: --stack has no effect with --model {}\n", o.model);
     return config;

@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <cstdio>
+
 #include "units.hpp"
 
 namespace tp {
@@ -11,6 +13,23 @@ namespace tp {
 std::size_t minimum_thread_stack() {
     const long min = ::sysconf(_SC_THREAD_STACK_MIN);
     return min > 0 ? static_cast<std::size_t>(min) : PTHREAD_STACK_MIN;
+}
+
+std::size_t default_thread_stack() {
+    pthread_attr_t attr;
+    ::pthread_attr_init(&attr);
+    std::size_t size = 0;
+    ::pthread_attr_getstacksize(&attr, &size);
+    ::pthread_attr_destroy(&attr);
+    return size;
+}
+
+std::optional<std::size_t> thread_stack_for(const StackSize& requested, const char* program) {
+    const ThreadStackChoice choice = check_thread_stack(requested);
+    if (choice.rounded_from)
+        fmt::print(stderr, "{}: note: --stack {} rounded up to {} bytes (whole pages)\n", program,
+                   *choice.rounded_from, *choice.bytes);
+    return choice.bytes;
 }
 
 ThreadStackChoice check_thread_stack(const StackSize& requested) {
