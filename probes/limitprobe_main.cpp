@@ -52,9 +52,7 @@ int run(int argc, char** argv) {
         ("mem-floor", po::value(&o.mem_floor)->value_name("PERCENT"), "stop before MemAvailable falls below this share of memory (default 10)")
         ("time-limit", po::value(&o.time_limit)->value_name("DURATION"), "give up on one stack size after this (default 120s)")
         ("json", po::value(&o.json_path)->value_name("FILE"), "write results as JSON")
-        ("quiet,q", po::bool_switch(&o.quiet), "no table on stdout, no progress")
-        ("help,h", "show this help")
-        ("version", "show the version");
+        ("quiet,q", po::bool_switch(&o.quiet), "no table on stdout, no progress");
     // clang-format on
     po::variables_map vm;
     if (const auto done = tp::parse_command_line(

@@ -61,9 +61,7 @@ int run(int argc, char** argv) {
         ("stack,s", po::value(&o.stacks)->value_name("SIZES"), "pthread stack sizes to sweep, comma-separated: 16k, 64k, 1m or 'default' (default 16k,64k,256k,1m,8m)")
         ("frame", po::value(&o.frame)->value_name("BYTES"), "buffer in each recursion level's frame, 16 to 64k (default 256)")
         ("json", po::value(&o.json_path)->value_name("FILE"), "write results as JSON (context, config, results, main_thread, paging)")
-        ("quiet,q", po::bool_switch(&o.quiet), "no table on stdout")
-        ("help,h", "show this help")
-        ("version", "show the version");
+        ("quiet,q", po::bool_switch(&o.quiet), "no table on stdout");
     // clang-format on
     po::variables_map vm;
     if (const auto done = tp::parse_command_line(

@@ -112,9 +112,7 @@ int run(int argc, char** argv) {
         ("server-pid", po::value(&o.server_pid)->value_name("PID"), "with --connect: sample that server's memory too")
         ("json", po::value(&o.json_path)->value_name("FILE"), "write results as JSON (context, config, samples, summary)")
         ("csv", po::value(&o.csv_path)->value_name("FILE"), "write the samples as CSV")
-        ("quiet,q", po::bool_switch(&o.quiet), "no table on stdout, no progress")
-        ("help,h", "show this help")
-        ("version", "show the version");
+        ("quiet,q", po::bool_switch(&o.quiet), "no table on stdout, no progress");
     // clang-format on
     po::variables_map vm;
     if (const auto done = tp::parse_command_line(

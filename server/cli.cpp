@@ -102,12 +102,14 @@ std::optional<int> parse_command_line(const std::string& program, const std::str
                                       const po::options_description& options, int argc, char** argv,
                                       po::variables_map& vm,
                                       const po::positional_options_description* positional) {
+    po::options_description all = options;
+    all.add_options()("help,h", "show this help and exit")("version", "show the version and exit");
     po::command_line_parser parser(argc, argv);
-    parser.options(options);
+    parser.options(all);
     if (positional) parser.positional(*positional);
     po::store(parser.run(), vm);
     if (vm.count("help")) {
-        std::cout << fmt::format("usage: {} {}\n\n", program, synopsis) << options << '\n';
+        std::cout << fmt::format("usage: {} {}\n\n", program, synopsis) << all << '\n';
         return 0;
     }
     if (vm.count("version")) {

@@ -64,8 +64,9 @@ class UsageError : public std::runtime_error {
 void require_range(const std::string& flag, std::uint64_t value, std::uint64_t lo,
                    std::uint64_t hi);
 
-// Parses argv against `options`; prints help or version and returns an exit code if asked,
-// std::nullopt if the program should go on with `vm` filled in.
+// Parses argv against `options` plus --help and --version, which every program has; prints
+// help or version and returns an exit code if asked, std::nullopt if the program should go on
+// with `vm` filled in.
 std::optional<int> parse_command_line(
     const std::string& program, const std::string& synopsis, const po::options_description& options,
     int argc, char** argv, po::variables_map& vm,

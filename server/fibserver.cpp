@@ -38,8 +38,6 @@ po::options_description describe_options(Options& o) {
     po::options_description options("options", 100);
     // clang-format off
     options.add_options()
-        ("help,h", "print this help and exit")
-        ("version", "print the version and exit")
         ("model", po::value(&o.model)->default_value(o.model),
             ("concurrency model: " + tp::model_names() +
              " (iterative: one client at a time; threads: a pthread per connection)").c_str())
