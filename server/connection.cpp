@@ -50,10 +50,57 @@ void serve_echo(int fd, int stop_fd) {
     }
 }
 
+// The span of one blocking call: the model's lock (if any) is released meanwhile.
+class Blocking {
+  public:
+    explicit Blocking(const ConnectionHooks& hooks) : hooks_(hooks) {
+        if (hooks_.release) hooks_.release(hooks_.context);
+    }
+    ~Blocking() {
+        if (hooks_.reacquire) hooks_.reacquire(hooks_.context);
+    }
+    Blocking(const Blocking&) = delete;
+    Blocking& operator=(const Blocking&) = delete;
+
+  private:
+    const ConnectionHooks& hooks_;
+};
+
+// The whole connection holds the model's lock except inside Blocking spans.
+class Holding {
+  public:
+    explicit Holding(const ConnectionHooks& hooks) : hooks_(hooks) {
+        if (hooks_.reacquire) hooks_.reacquire(hooks_.context);
+    }
+    ~Holding() {
+        if (hooks_.release) hooks_.release(hooks_.context);
+    }
+    Holding(const Holding&) = delete;
+    Holding& operator=(const Holding&) = delete;
+
+  private:
+    const ConnectionHooks& hooks_;
+};
+
+Wait wait_readable(int fd, int stop_fd, const timespec* timeout, const ConnectionHooks& hooks) {
+    const Blocking blocking(hooks);
+    return wait_readable(fd, stop_fd, timeout);
+}
+
+ReplyLine reply_to(const ParseEvent& event, const ConnectionSettings& settings) {
+    if (!event.is_request()) return ReplyLine::error(event.error, settings.limits);
+    const ConnectionHooks& hooks = settings.hooks;
+    if (!hooks.compute) return ReplyLine::result(fib(event.n));
+    std::uint64_t value = 0;
+    if (!hooks.compute(hooks.context, event.n, value))
+        return ReplyLine::error(RequestError::worker_failed, settings.limits);
+    return ReplyLine::result(value);
+}
+
 // Replies to one event; false when the connection is over.
-bool answer(int fd, const ParseEvent& event, const ProtocolLimits& limits) {
-    const ReplyLine reply = event.is_request() ? ReplyLine::result(fib(event.n))
-                                               : ReplyLine::error(event.error, limits);
+bool answer(int fd, const ParseEvent& event, const ConnectionSettings& settings) {
+    const ReplyLine reply = reply_to(event, settings);
+    const Blocking blocking(settings.hooks);
     return write_all(fd, reply.view()) && !event.close;
 }
 
@@ -78,31 +125,36 @@ void serve_fib(int fd, const ConnectionSettings& settings, int stop_fd) {
 
     for (;;) {
         if (framing == Framing::undecided && parser.has_pending()) {
-            const Wait w = wait_readable(fd, stop_fd, &grace);
+            const Wait w = wait_readable(fd, stop_fd, &grace, settings.hooks);
             if (w == Wait::timed_out) {
                 framing = Framing::raw;
-                if (!answer(fd, parser.flush_pending(), settings.limits)) return;
+                if (!answer(fd, parser.flush_pending(), settings)) return;
                 continue;
             }
             if (w != Wait::readable) return;
-        } else if (stop_fd >= 0 && wait_readable(fd, stop_fd, nullptr) != Wait::readable) {
+        } else if (stop_fd >= 0 &&
+                   wait_readable(fd, stop_fd, nullptr, settings.hooks) != Wait::readable) {
             return;
         }
 
-        const ssize_t n = read_some(fd, buffer.data(), buffer.size());
+        ssize_t n = 0;
+        {
+            const Blocking blocking(settings.hooks);
+            n = read_some(fd, buffer.data(), buffer.size());
+        }
         if (n <= 0) return;
         std::string_view input(buffer.data(), static_cast<std::size_t>(n));
         while (!input.empty()) {
             const RequestParser::Step step = parser.consume(input);
             input.remove_prefix(step.taken);
-            if (step.event && !answer(fd, *step.event, settings.limits)) {
+            if (step.event && !answer(fd, *step.event, settings)) {
                 if (step.event->close) finish_connection(fd);
                 return;
             }
         }
         if (framing == Framing::undecided && parser.seen_newline()) framing = Framing::lines;
         if (framing == Framing::raw && parser.has_pending() &&
-            !answer(fd, parser.flush_pending(), settings.limits))
+            !answer(fd, parser.flush_pending(), settings))
             return;
     }
 }
@@ -119,9 +171,11 @@ void finish_connection(int fd) {
 
 void serve_connection(int fd, const ConnectionSettings& settings, int stop_fd) {
     switch (settings.handler) {
-        case Handler::fib:
+        case Handler::fib: {
+            const Holding holding(settings.hooks);
             serve_fib(fd, settings, stop_fd);
             return;
+        }
         case Handler::echo:
             serve_echo(fd, stop_fd);
             return;

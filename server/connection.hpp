@@ -5,10 +5,27 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 
 #include "protocol.hpp"
 
 namespace tp {
+
+// How a model changes a connection's work without its own copy of the conversation: plain
+// function pointers and a context the model keeps alive, so the settings stay trivially
+// copyable and a connection thread stays off the heap. All null: fib inline, nothing around
+// blocking calls (the threads and iterative models).
+struct ConnectionHooks {
+    // Computes fib(n) in place of the inline call, e.g. in a worker process; false when it
+    // could not (the client gets "error: worker failed" and the connection goes on).
+    bool (*compute)(void* context, unsigned n, std::uint64_t& value) = nullptr;
+    // Around every call that may block (poll, read, write): `release` before, `reacquire`
+    // after. The connection also calls `reacquire` when it starts and `release` when it ends,
+    // so between blocking calls it holds whatever they stand for (the gil model's lock).
+    void (*release)(void* context) = nullptr;
+    void (*reacquire)(void* context) = nullptr;
+    void* context = nullptr;
+};
 
 // Everything a connection needs, small and trivially copyable so that a connection thread can
 // keep its own copy on its stack (models_threads.cpp explains why).
@@ -17,6 +34,7 @@ struct ConnectionSettings {
     ProtocolLimits limits;
     // How long unterminated bytes wait for their '\n' before they count as a request.
     std::chrono::nanoseconds raw_grace = std::chrono::milliseconds(50);
+    ConnectionHooks hooks;
 };
 
 // Serves the client on `fd` until it closes, a write fails, a line is too long, or `stop_fd`

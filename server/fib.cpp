@@ -13,7 +13,17 @@ std::uint64_t fib_recursive(std::uint64_t n) {
     return fib_recursive(n - 1) + fib_recursive(n - 2);
 }
 
+std::uint64_t fib_checked(unsigned n, const Checkpoint& checkpoint) {
+    if (n < Checkpoint::kCheckedFrom) return fib_recursive(n);
+    if (checkpoint.request->load(std::memory_order_relaxed)) checkpoint.yield(checkpoint.context);
+    return fib_checked(n - 1, checkpoint) + fib_checked(n - 2, checkpoint);
+}
+
 }  // namespace
+
+std::uint64_t fib_with_checkpoint(unsigned n, const Checkpoint& checkpoint) {
+    return fib_checked(n, checkpoint);
+}
 
 std::uint64_t fib(unsigned n) {
     return fib_recursive(n);

@@ -3,6 +3,7 @@
 // kept exponential on purpose; see fib.cpp.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 namespace tp {
@@ -17,6 +18,21 @@ inline constexpr unsigned kFibMaxN = 92;
 // (GCC turns one of the two calls into a loop; it stays exponential). Recursion depth is n, a few
 // dozen bytes a level: safe on the smallest thread stacks. Requires n <= kFibMaxN.
 std::uint64_t fib(unsigned n);
+
+// A point where a long computation lets someone else in: the gil model's "eval breaker".
+// fib_with_checkpoint looks at `*request` (one relaxed atomic load) on entering every call with
+// n >= kCheckedFrom and, when it is set, calls `yield(context)`, which returns once the
+// computation may go on. Below that the plain recursion runs unchecked: a subtree of
+// fib(kCheckedFrom) is about 10^4 calls, tens of microseconds, far finer than a switch
+// interval, and the checks cost nothing measurable.
+struct Checkpoint {
+    static constexpr unsigned kCheckedFrom = 20;
+    const std::atomic<bool>* request = nullptr;
+    void (*yield)(void* context) = nullptr;
+    void* context = nullptr;
+};
+// fib(n) by the same recursion, checking `checkpoint` as it goes.
+std::uint64_t fib_with_checkpoint(unsigned n, const Checkpoint& checkpoint);
 
 // The same numbers in n steps. Not what the server computes: for tests and for checking the
 // cap, where the naive recursion would take centuries.

@@ -32,6 +32,9 @@ struct Options {
     long long max_line = 128;
     tp::Duration raw_grace{std::chrono::milliseconds(50)};
     long long backlog = 4096;
+    long long workers = 0;
+    long long threshold = -1;  // -1: not given
+    tp::Duration switch_interval{std::chrono::milliseconds(5)};
 };
 
 po::options_description describe_options(Options& o) {
@@ -67,7 +70,15 @@ po::options_description describe_options(Options& o) {
         ("backlog", po::value(&o.backlog)->default_value(o.backlog),
             "listen(2) backlog (the kernel caps it at net.core.somaxconn). The article's "
             "listen(5) makes a thousand simultaneous connects overflow the queue and wait for "
-            "SYN retries of 1 s and more, which would distort every spawn time measured");
+            "SYN retries of 1 s and more, which would distort every spawn time measured")
+        ("workers", po::value(&o.workers)->default_value(o.workers),
+            "worker processes for pool, threshold, prefork and epoll with --threshold; 0 = one per core")
+        ("threshold", po::value(&o.threshold),
+            "threshold and epoll models: n above this goes to the worker pool, below it is computed "
+            "inline (the article's compromise uses 15)")
+        ("switch-interval", po::value(&o.switch_interval)->default_value(o.switch_interval, tp::describe(o.switch_interval)),
+            "gil model: how long a waiting thread lets the lock holder run before asking it to drop "
+            "the lock (CPython's sys.getswitchinterval(), 5 ms)");
     // clang-format on
     return options;
 }
@@ -109,9 +120,26 @@ tp::ServerConfig make_config(const Options& o, const po::variables_map& vm) {
             fmt::format("option '--bind': '{}' is not an IPv4 address (e.g. 0.0.0.0)", o.bind));
     config.backlog =
         static_cast<int>(in_range("backlog", o.backlog, 1, std::numeric_limits<int>::max()));
+    if (vm.count("workers") && !vm["workers"].defaulted() && o.workers == 0)
+        throw tp::UsageError(
+            "option '--workers': 0 workers cannot compute anything (omit it for one per core)");
+    config.workers = static_cast<unsigned>(in_range("workers", o.workers, 0, 1024));
+    if (vm.count("threshold")) {
+        config.threshold =
+            static_cast<unsigned>(in_range("threshold", o.threshold, 0, tp::kFibMaxN));
+    } else if (config.model == tp::ModelKind::threshold) {
+        config.threshold = 15;  // the article's
+    }
+    if (o.switch_interval.value <= std::chrono::nanoseconds::zero())
+        throw tp::UsageError("option '--switch-interval': must be above 0 (CPython's is 5ms)");
+    config.switch_interval = o.switch_interval.value;
 
     config.thread_stack = tp::thread_stack_for(o.stack, "fibserver");
-    if (!vm["stack"].defaulted() && config.model != tp::ModelKind::threads)
+    // Only the models with a thread per connection make threads of this size.
+    const bool thread_per_connection =
+        config.model == tp::ModelKind::threads || config.model == tp::ModelKind::gil ||
+        config.model == tp::ModelKind::pool || config.model == tp::ModelKind::threshold;
+    if (!vm["stack"].defaulted() && !thread_per_connection)
         fmt::print(stderr, "fibserver: note: --stack has no effect with --model {}\n", o.model);
     return config;
 }

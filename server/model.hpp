@@ -20,6 +20,11 @@ class Model {
 
 std::unique_ptr<Model> make_iterative_model(const ServerConfig& config);
 std::unique_ptr<Model> make_threads_model(const ServerConfig& config);
+std::unique_ptr<Model> make_gil_model(const ServerConfig& config);
+// pool and threshold: threshold is the pool with inline computing below config.threshold.
+std::unique_ptr<Model> make_pool_model(const ServerConfig& config);
+std::unique_ptr<Model> make_prefork_model(const ServerConfig& config);
+std::unique_ptr<Model> make_epoll_model(const ServerConfig& config);
 
 std::unique_ptr<Model> make_model(const ServerConfig& config);
 

@@ -136,6 +136,9 @@ ReplyLine ReplyLine::error(RequestError error, const ProtocolLimits& limits) {
             reply.append(std::uint64_t{limits.max_line});
             reply.append(" bytes");
             break;
+        case RequestError::worker_failed:
+            reply.append("worker failed");
+            break;
     }
     reply.append("\n");
     return reply;

@@ -41,7 +41,8 @@ enum class RequestError : std::uint8_t {
     negative,
     above_max_n,
     empty,
-    too_long,  // closes the connection
+    too_long,       // closes the connection
+    worker_failed,  // pool models: the worker process died computing it; the pool replaced it
 };
 
 // What a complete line (or a flushed unterminated request) amounts to.

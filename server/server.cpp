@@ -17,9 +17,14 @@ struct NamedModel {
     ModelKind model;
     std::string_view name;
 };
-constexpr std::array<NamedModel, 2> kModels{{
+constexpr std::array<NamedModel, 7> kModels{{
     {ModelKind::iterative, "iterative"},
     {ModelKind::threads, "threads"},
+    {ModelKind::gil, "gil"},
+    {ModelKind::pool, "pool"},
+    {ModelKind::threshold, "threshold"},
+    {ModelKind::prefork, "prefork"},
+    {ModelKind::epoll, "epoll"},
 }};
 
 }  // namespace
@@ -51,6 +56,15 @@ std::unique_ptr<Model> make_model(const ServerConfig& config) {
             return make_iterative_model(config);
         case ModelKind::threads:
             return make_threads_model(config);
+        case ModelKind::gil:
+            return make_gil_model(config);
+        case ModelKind::pool:
+        case ModelKind::threshold:
+            return make_pool_model(config);
+        case ModelKind::prefork:
+            return make_prefork_model(config);
+        case ModelKind::epoll:
+            return make_epoll_model(config);
     }
     throw std::invalid_argument("unknown model");
 }

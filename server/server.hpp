@@ -3,6 +3,7 @@
 // the real binary rather than this class, so what they measure is what users run.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -19,6 +20,11 @@ namespace tp {
 enum class ModelKind : std::uint8_t {
     iterative,  // one client at a time: a second client waits
     threads,    // a detached pthread per connection, with a chosen stack size
+    gil,        // threads plus an emulated interpreter lock (CPython's since 3.2)
+    pool,       // connection threads hand every fib to --workers forked processes
+    threshold,  // inline below --threshold, the pool above
+    prefork,    // --workers forked processes accepting on one socket
+    epoll,      // one event-loop thread, non-blocking sockets
 };
 std::optional<ModelKind> parse_model(std::string_view name);
 std::string_view model_name(ModelKind model);
@@ -31,6 +37,12 @@ struct ServerConfig {
     // Connection thread stack size in bytes, page-aligned; empty = glibc's default (the
     // RLIMIT_STACK soft limit, usually 8 MiB), which is also what a Python thread gets.
     std::optional<std::size_t> thread_stack;
+    // pool, threshold, prefork, epoll (with threshold): worker processes; 0 = one per core.
+    unsigned workers = 0;
+    // threshold, epoll: n above this goes to the pool; below, computed inline.
+    std::optional<unsigned> threshold;
+    // gil: how long a waiting thread lets the holder run before asking it to drop the lock.
+    std::chrono::nanoseconds switch_interval = std::chrono::milliseconds(5);
     std::string bind = "127.0.0.1";
     std::uint16_t port = 0;
     int backlog = 4096;

@@ -1,10 +1,10 @@
+#include "procfs.hpp"
+
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cstring>
-
-#include "procfs.hpp"
 
 namespace {
 
@@ -19,8 +19,8 @@ TEST_CASE("mapping memory raises VmSize by at least its size; touching it raises
     const auto before = fs.process(::getpid());
     REQUIRE(before);
 
-    void* region = ::mmap(nullptr, kMapBytes, PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* region =
+        ::mmap(nullptr, kMapBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     REQUIRE(region != MAP_FAILED);
     const auto mapped = fs.process(::getpid());
     REQUIRE(mapped);

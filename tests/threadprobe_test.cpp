@@ -5,8 +5,8 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "run_program.hpp"
 #include "sanitized.hpp"

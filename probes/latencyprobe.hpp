@@ -1,0 +1,51 @@
+// latencyprobe: the article's perf1. K clients, each on its own connection, repeat fib(n) and
+// time every answer; per-client and overall percentiles show whether clients share one core
+// (a GIL: two clients, twice the latency) or get one each.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "context.hpp"
+#include "progress.hpp"
+#include "request_clients.hpp"
+
+namespace tp {
+
+class StopSignal;
+
+struct LatencyProbeConfig {
+    unsigned clients = 1;
+    unsigned n = 30;                                   // perf1.py's request
+    std::optional<std::uint64_t> count;                // requests per client
+    std::optional<std::chrono::nanoseconds> duration;  // or for this long
+    ServerChoice server;
+    std::chrono::seconds reply_timeout{60};
+};
+
+struct ClientLatency {
+    LatencyStats stats;
+    std::vector<double> latencies_ms;
+    std::string error;  // empty unless the client's connection failed
+};
+
+struct LatencyProbeResult {
+    LatencyProbeConfig config;
+    MachineContext context;
+    std::string server;
+    std::vector<ClientLatency> clients;
+    LatencyStats overall;
+    double elapsed_s = 0;
+    bool interrupted = false;
+    int exit_code() const;  // 0; 1 if a client failed; 130 if interrupted
+};
+
+LatencyProbeResult run_latencyprobe(const LatencyProbeConfig& config, StopSignal& stop,
+                                    const ProgressFn& progress);
+nlohmann::json to_json(const LatencyProbeResult& r);
+std::string to_table(const LatencyProbeResult& r);
+
+}  // namespace tp

@@ -1,0 +1,25 @@
+// The options latencyprobe and rateprobe share for the server they talk to: a running one
+// (--connect), or an embedded fibserver with a model and that model's settings.
+#pragma once
+
+#include <string>
+
+#include "cli.hpp"
+#include "request_clients.hpp"
+
+namespace tp {
+
+struct ServerOptions {
+    std::string connect;
+    std::string model = "threads";
+    Count workers{};
+    Count threshold{};
+    Duration switch_interval{};
+    StackSize stack{};
+};
+
+void add_server_options(po::options_description& options, ServerOptions& o);
+// Checks them (usage errors name the flag) and turns them into what TargetServer takes.
+ServerChoice server_choice(const ServerOptions& o, const po::variables_map& vm);
+
+}  // namespace tp

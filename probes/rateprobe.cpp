@@ -1,0 +1,247 @@
+#include "rateprobe.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <stdexcept>
+#include <thread>
+
+#include "fib.hpp"
+#include "stop_signal.hpp"
+#include "units.hpp"
+
+namespace tp {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+constexpr auto kTick = std::chrono::milliseconds(100);
+// Recovered: the first tick after the interference back at this share of the baseline.
+constexpr double kRecovered = 0.9;
+
+double seconds(std::chrono::nanoseconds d) {
+    return std::chrono::duration<double>(d).count();
+}
+
+}  // namespace
+
+Interference parse_interference(const std::string& text) {
+    const auto at = text.find('@');
+    if (at == std::string::npos || at == 0 || at + 1 == text.size())
+        throw std::invalid_argument(fmt::format("'{}' is not N@TIME, e.g. 40@2s", text));
+    Interference i;
+    const std::string n = text.substr(0, at);
+    if (n.find_first_not_of("0123456789") != std::string::npos || n.size() > 2 ||
+        std::stoul(n) > kFibMaxN)
+        throw std::invalid_argument(
+            fmt::format("'{}' in '{}' is not an n from 0 to {}", n, text, kFibMaxN));
+    i.n = static_cast<unsigned>(std::stoul(n));
+    try {
+        i.at = parse_duration(text.substr(at + 1));
+    } catch (const UnitError& e) {
+        throw std::invalid_argument(fmt::format("'{}': {}", text, e.what()));
+    }
+    return i;
+}
+
+int RateProbeResult::exit_code() const {
+    if (interrupted) return 130;
+    return error.empty() ? 0 : 1;
+}
+
+void summarize_rates(RateProbeResult& r) {
+    const auto& x = r.readings;
+    if (x.size() < 2) return;
+    // Requests per second between the last reading at or before `from` and the first at or
+    // after `to` (so an interval always spans at least two readings).
+    auto rate = [&](double from, double to) -> std::optional<double> {
+        std::size_t i = 0;
+        while (i + 1 < x.size() && x[i + 1].t_s <= from) ++i;
+        std::size_t j = i + 1;
+        while (j + 1 < x.size() && x[j].t_s < to) ++j;
+        const double dt = x[j].t_s - x[i].t_s;
+        if (dt <= 0) return std::nullopt;
+        return static_cast<double>(x[j].answered - x[i].answered) / dt;
+    };
+    // The first reading covers connection set-up and warm-up; the baseline starts after it.
+    const double warm = x.size() > 2 ? x[1].t_s : x[0].t_s;
+    const double end = x.back().t_s;
+    if (!r.interference_start_s) {
+        r.baseline_rps = rate(warm, end).value_or(0);
+        return;
+    }
+    r.baseline_rps = rate(warm, std::max(*r.interference_start_s, warm)).value_or(0);
+    if (!r.interference_end_s) return;
+    // Readings strictly inside the interference where there are two; else the bracketing
+    // ones, which take in a little of the time around it.
+    double from = *r.interference_start_s, to = *r.interference_end_s;
+    std::vector<double> inside;
+    for (const auto& reading : x)
+        if (reading.t_s >= from && reading.t_s <= to) inside.push_back(reading.t_s);
+    if (inside.size() >= 2) {
+        from = inside.front();
+        to = inside.back();
+    }
+    r.during_rps = rate(from, to);
+    if (r.during_rps && r.baseline_rps > 0)
+        r.drop_percent = 100.0 * (1.0 - *r.during_rps / r.baseline_rps);
+    for (std::size_t i = 1; i < x.size(); ++i) {
+        if (x[i - 1].t_s < *r.interference_end_s) continue;
+        const double dt = x[i].t_s - x[i - 1].t_s;
+        if (dt > 0 && static_cast<double>(x[i].answered - x[i - 1].answered) / dt >=
+                          kRecovered * r.baseline_rps) {
+            r.recover_s = x[i - 1].t_s - *r.interference_end_s;
+            break;
+        }
+    }
+}
+
+RateProbeResult run_rateprobe(const RateProbeConfig& config, StopSignal& stop,
+                              const ProgressFn& live) {
+    RateProbeResult result;
+    result.config = config;
+    result.context = read_machine_context(ProcFs{}, ::getpid(), {8 << 20, true});
+    TargetServer server(config.server);
+    result.server = server.description();
+
+    std::vector<std::unique_ptr<RequestClient>> clients;
+    for (unsigned i = 0; i < config.connections; ++i)
+        clients.push_back(
+            std::make_unique<RequestClient>(server.endpoint(), std::chrono::seconds(60)));
+    std::atomic<std::uint64_t> answered{0};
+    std::atomic<bool> done{false};
+    std::string first_error;
+    std::mutex error_mutex;
+    auto record_error = [&](const std::string& e) {
+        std::lock_guard lock(error_mutex);
+        if (first_error.empty()) first_error = e;
+    };
+
+    const auto t0 = Clock::now();
+    std::vector<std::thread> threads;
+    for (unsigned i = 0; i < config.connections; ++i) {
+        threads.emplace_back([&, i] {
+            std::string error;
+            while (!done.load()) {
+                const auto reply = clients[i]->ask(1, error);
+                if (!reply || *reply != "1") {
+                    // After the run ends its connection is shut down under it: not an error.
+                    if (!done.load())
+                        record_error(reply ? fmt::format("fib(1) answered '{}'", *reply) : error);
+                    return;
+                }
+                answered.fetch_add(1, std::memory_order_relaxed);
+            }
+        });
+    }
+    std::atomic<double> interference_start{-1}, interference_end{-1};
+    std::thread interferer;
+    // Connected up front, so T is when fib(N) is asked, not when a connection is made.
+    std::optional<RequestClient> big;
+    if (config.interfere) {
+        big.emplace(server.endpoint(), std::chrono::seconds(3600));
+        interferer = std::thread([&] {
+            const auto when = t0 + config.interfere->at;
+            while (!done.load() && Clock::now() < when)
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            if (done.load()) return;
+            interference_start = seconds(Clock::now() - t0);
+            std::string error;
+            const auto reply = big->ask(config.interfere->n, error);
+            if (done.load()) return;  // cut short at the end of the run
+            interference_end = seconds(Clock::now() - t0);
+            if (!reply) record_error("interference: " + error);
+        });
+    }
+
+    result.readings.push_back({0.0, 0});
+    std::uint64_t at_last_second = 0;
+    auto next_tick = t0 + kTick;
+    while (Clock::now() - t0 < config.duration) {
+        if (stop.wait_for(next_tick - Clock::now())) {
+            result.interrupted = true;
+            break;
+        }
+        const std::uint64_t now = answered.load();
+        const double t = seconds(Clock::now() - t0);
+        result.readings.push_back({t, now});
+        next_tick += kTick;
+        if (t >= static_cast<double>(result.per_second.size() + 1)) {
+            result.per_second.push_back(now - at_last_second);
+            at_last_second = now;
+            live(fmt::format("{:>4} s  {:>8} requests/second\n", result.per_second.size(),
+                             result.per_second.back()));
+        }
+        std::lock_guard lock(error_mutex);
+        if (!first_error.empty()) break;
+    }
+    done = true;
+    // A client blocked on a server that has not answered (fib(N) still running) would hold
+    // the join: end the connections under them.
+    for (auto& c : clients) c->shut_down();
+    if (big) big->shut_down();
+    for (auto& t : threads) t.join();
+    if (interferer.joinable()) interferer.join();
+    result.error = first_error;
+    if (interference_start.load() >= 0) result.interference_start_s = interference_start.load();
+    if (interference_end.load() >= 0) result.interference_end_s = interference_end.load();
+    summarize_rates(result);
+    return result;
+}
+
+json to_json(const RateProbeResult& r) {
+    json timeline = json::array();
+    for (std::size_t i = 0; i < r.per_second.size(); ++i)
+        timeline.push_back({{"t_s", i + 1}, {"requests", r.per_second[i]}});
+    json readings = json::array();
+    for (const auto& x : r.readings)
+        readings.push_back({{"t_s", std::round(x.t_s * 1e4) / 1e4}, {"answered", x.answered}});
+    auto opt = [](const std::optional<double>& v) {
+        return v ? json(std::round(*v * 100) / 100) : json(nullptr);
+    };
+    return {
+        {"tool", "rateprobe"},
+        {"version", THREADPROBE_VERSION},
+        {"context", to_json(r.context)},
+        {"config",
+         {{"duration_s", seconds(r.config.duration)},
+          {"connections", r.config.connections},
+          {"interfere", r.config.interfere ? json{{"n", r.config.interfere->n},
+                                                  {"at_s", seconds(r.config.interfere->at)}}
+                                           : json(nullptr)},
+          {"server", r.server},
+          {"server_model", r.config.server.connect ? json(nullptr) : json(r.config.server.model)}}},
+        {"timeline", timeline},
+        {"summary",
+         {{"baseline_rps", std::round(r.baseline_rps * 100) / 100},
+          {"during_rps", opt(r.during_rps)},
+          {"drop_percent", opt(r.drop_percent)},
+          {"recover_s", opt(r.recover_s)},
+          {"interference_start_s", opt(r.interference_start_s)},
+          {"interference_end_s", opt(r.interference_end_s)},
+          {"readings", readings},
+          {"error", r.error.empty() ? json(nullptr) : json(r.error)},
+          {"interrupted", r.interrupted}}}};
+}
+
+std::string to_table(const RateProbeResult& r) {
+    std::string out = fmt::format("\nbaseline   {:>10.0f} requests/s\n", r.baseline_rps);
+    if (r.interference_start_s)
+        out += fmt::format("fib({}) ran from {:.2f} s to {}\n", r.config.interfere->n,
+                           *r.interference_start_s,
+                           r.interference_end_s ? fmt::format("{:.2f} s", *r.interference_end_s)
+                                                : std::string("the end (still running)"));
+    if (r.during_rps)
+        out += fmt::format("during     {:>10.0f} requests/s  ({:+.1f}%)\n", *r.during_rps,
+                           r.drop_percent ? -*r.drop_percent : 0.0);
+    if (r.interference_end_s)
+        out += r.recover_s ? fmt::format("recovered  {:>10.2f} s after it ended\n", *r.recover_s)
+                           : std::string("recovered  not within the run\n");
+    if (!r.error.empty()) out += fmt::format("failed: {}\n", r.error);
+    if (r.interrupted) out += "interrupted: figures cover the seconds measured before the stop\n";
+    return out;
+}
+
+}  // namespace tp

@@ -1,0 +1,62 @@
+// rateprobe: the article's perf2. Tiny requests (fib(1)) as fast as each connection gets
+// answers, counted every second; with --interfere N@T a second connection asks for fib(N) at
+// time T, so the collapse (under a GIL) and the recovery are measured in one command.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "context.hpp"
+#include "progress.hpp"
+#include "request_clients.hpp"
+
+namespace tp {
+
+class StopSignal;
+
+struct Interference {
+    unsigned n = 0;
+    std::chrono::nanoseconds at{};
+};
+// "40@2s" -> fib(40) at 2 s. Throws std::invalid_argument saying what is wrong.
+Interference parse_interference(const std::string& text);
+
+struct RateProbeConfig {
+    std::chrono::nanoseconds duration{std::chrono::seconds(5)};
+    unsigned connections = 1;
+    std::optional<Interference> interfere;
+    ServerChoice server;
+};
+
+struct RateProbeResult {
+    RateProbeConfig config;
+    MachineContext context;
+    std::string server;
+    std::vector<std::uint64_t> per_second;  // requests answered in each whole second
+    // Requests answered so far, read about every 100 ms with the time it was read: a reading
+    // can come late on a busy machine, so rates divide by the time actually elapsed.
+    struct Reading {
+        double t_s = 0;
+        std::uint64_t answered = 0;
+    };
+    std::vector<Reading> readings;
+    double baseline_rps = 0;
+    std::optional<double> during_rps, drop_percent, recover_s;
+    std::optional<double> interference_start_s, interference_end_s;
+    std::string error;  // a connection that failed
+    bool interrupted = false;
+    int exit_code() const;
+};
+
+// Each second's count goes to `live` as it completes (stdout, like perf2.py).
+RateProbeResult run_rateprobe(const RateProbeConfig& config, StopSignal& stop,
+                              const ProgressFn& live);
+// The summary from the readings, apart so it can be tested on made-up timelines.
+void summarize_rates(RateProbeResult& r);
+nlohmann::json to_json(const RateProbeResult& r);
+std::string to_table(const RateProbeResult& r);
+
+}  // namespace tp

@@ -1,0 +1,91 @@
+#include "request_clients.hpp"
+
+#include <fmt/format.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+namespace tp {
+
+RequestClient::RequestClient(const Endpoint& server, std::chrono::seconds reply_timeout)
+    : fd_(connect_tcp(server)) {
+    const timeval timeout{static_cast<time_t>(reply_timeout.count()), 0};
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+}
+
+std::optional<std::string> RequestClient::ask(unsigned n, std::string& error) {
+    char request[16];
+    auto end = std::to_chars(request, request + sizeof request - 1, n).ptr;
+    *end++ = '\n';
+    if (!write_all(fd_.get(), request, static_cast<std::size_t>(end - request))) {
+        error = std::strerror(errno);
+        return std::nullopt;
+    }
+    for (;;) {
+        if (const auto nl = pending_.find('\n'); nl != std::string::npos) {
+            std::string line = pending_.substr(0, nl);
+            pending_.erase(0, nl + 1);
+            return line;
+        }
+        char buf[256];
+        const ssize_t got = read_some(fd_.get(), buf, sizeof buf);
+        if (got <= 0) {
+            error = got == 0          ? "the server closed the connection"
+                    : errno == EAGAIN ? "no reply within the timeout"
+                                      : std::strerror(errno);
+            return std::nullopt;
+        }
+        pending_.append(buf, static_cast<std::size_t>(got));
+        if (pending_.size() > 4096) {
+            error = "reply line longer than 4 KiB";
+            return std::nullopt;
+        }
+    }
+}
+
+void RequestClient::shut_down() {
+    ::shutdown(fd_.get(), SHUT_RDWR);
+}
+
+TargetServer::TargetServer(const ServerChoice& choice) {
+    if (choice.connect) {
+        endpoint_ = *choice.connect;
+        return;
+    }
+    std::vector<std::string> args = {"--model", choice.model, "--port", "0", "--bind", "127.0.0.1"};
+    args.insert(args.end(), choice.extra_args.begin(), choice.extra_args.end());
+    embedded_.emplace(EmbeddedServer::start(choice.binary, args));
+    endpoint_ = embedded_->endpoint();
+}
+
+std::string TargetServer::description() const {
+    if (!embedded_) return fmt::format("{}:{} (running)", endpoint_.host, endpoint_.port);
+    return fmt::format("{}:{} model={} pid={} (embedded)", endpoint_.host, endpoint_.port,
+                       embedded_->model(), embedded_->pid());
+}
+
+LatencyStats latency_stats(std::vector<double> ms) {
+    LatencyStats s;
+    s.requests = ms.size();
+    if (ms.empty()) return s;
+    std::sort(ms.begin(), ms.end());
+    // Nearest rank: the smallest value with at least p% of the sample at or below it.
+    auto rank = [&](double p) {
+        const auto k =
+            static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(ms.size())));
+        return ms[std::min(ms.size(), std::max<std::size_t>(k, 1)) - 1];
+    };
+    s.p50_ms = rank(50);
+    s.p90_ms = rank(90);
+    s.p99_ms = rank(99);
+    s.max_ms = ms.back();
+    s.mean_ms = std::accumulate(ms.begin(), ms.end(), 0.0) / static_cast<double>(ms.size());
+    return s;
+}
+
+}  // namespace tp

@@ -1,0 +1,63 @@
+// What latencyprobe and rateprobe share: a blocking client that asks one server for fib(n) over
+// one connection and times each answer, and the server they ask, started here unless the user
+// points at one (--connect), the article's Python server included.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "embedded_server.hpp"
+#include "net.hpp"
+
+namespace tp {
+
+// One connection, one request at a time, as the article's perf1.py and perf2.py do.
+class RequestClient {
+  public:
+    // Throws std::system_error if it cannot connect.
+    RequestClient(const Endpoint& server, std::chrono::seconds reply_timeout);
+
+    // Sends "n\n" and reads one reply line. The reply without its newline, or std::nullopt with
+    // `error` set if the connection failed or timed out.
+    std::optional<std::string> ask(unsigned n, std::string& error);
+    // Ends the connection under a thread blocked in ask(), which then fails; safe from any
+    // thread while another uses the client.
+    void shut_down();
+
+  private:
+    Fd fd_;
+    std::string pending_;  // bytes after the last reply line, should a server send more
+};
+
+// The server the probe talks to: an embedded fibserver with these options, or a running one.
+struct ServerChoice {
+    std::optional<Endpoint> connect;  // a running server; otherwise one is started
+    std::string model = "threads";
+    std::vector<std::string> extra_args;  // --workers, --threshold, --switch-interval ...
+    std::string binary;                   // fibserver, beside the probe
+};
+
+class TargetServer {
+  public:
+    explicit TargetServer(const ServerChoice& choice);
+    const Endpoint& endpoint() const { return endpoint_; }
+    // "127.0.0.1:41237 model=threads pid=1234 (embedded)", or "127.0.0.1:25000 (running)".
+    std::string description() const;
+    std::optional<EmbeddedServer>& embedded() { return embedded_; }
+
+  private:
+    Endpoint endpoint_;
+    std::optional<EmbeddedServer> embedded_;
+};
+
+// Percentiles of a sample, nearest-rank; all zero for an empty sample.
+struct LatencyStats {
+    std::uint64_t requests = 0;
+    double p50_ms = 0, p90_ms = 0, p99_ms = 0, max_ms = 0, mean_ms = 0;
+};
+LatencyStats latency_stats(std::vector<double> ms);
+
+}  // namespace tp

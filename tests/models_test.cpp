@@ -1,0 +1,355 @@
+// The pool, threshold, prefork and gil models end to end: the real fibserver on loopback.
+// Timing checks are ratios between runs of the same test on the same machine, with generous
+// margins, never absolute times; every read has a deadline.
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "embedded_server.hpp"
+#include "fib.hpp"
+#include "net.hpp"
+#include "run_program.hpp"
+#include "sanitized.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+tp::EmbeddedServer start_server(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--port", "0"});
+    return tp::EmbeddedServer::start(std::string(TP_BIN_DIR) + "/fibserver", args);
+}
+
+class Client {
+  public:
+    explicit Client(const tp::Endpoint& to) : fd_(tp::connect_tcp(to)) {}
+
+    bool send(std::string_view bytes) { return tp::write_all(fd_.get(), bytes); }
+
+    // One reply line, or what arrived before `timeout` / end of stream.
+    std::string read_line(std::chrono::milliseconds timeout = 20s) {
+        const auto deadline = Clock::now() + timeout;
+        std::string got;
+        while (got.find('\n') == std::string::npos) {
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+            if (left.count() <= 0) break;
+            pollfd p{fd_.get(), POLLIN, 0};
+            const int rc = ::poll(&p, 1, static_cast<int>(left.count()));
+            if (rc < 0 && errno == EINTR) continue;
+            if (rc <= 0) break;
+            char buf[256];
+            const ssize_t n = tp::read_some(fd_.get(), buf, sizeof buf);
+            if (n <= 0) break;
+            got.append(buf, static_cast<std::size_t>(n));
+        }
+        return got;
+    }
+
+    std::string ask(std::string_view request, std::chrono::milliseconds timeout = 20s) {
+        if (!send(request)) return "(send failed)";
+        return read_line(timeout);
+    }
+
+  private:
+    tp::Fd fd_;
+};
+
+std::string expected(unsigned n) {
+    return std::to_string(tp::fib_by_iteration(n)) + "\n";
+}
+
+// Processes whose parent is `pid`, from /proc/*/stat.
+std::vector<pid_t> children_of(pid_t pid) {
+    std::vector<pid_t> children;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+        const std::string name = entry.path().filename();
+        if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+        std::ifstream in(entry.path() / "stat");
+        std::string line;
+        if (!std::getline(in, line) || line.rfind(')') == std::string::npos) continue;
+        std::istringstream rest(line.substr(line.rfind(')') + 2));
+        char state = 0;
+        pid_t ppid = 0;
+        rest >> state >> ppid;
+        if (ppid == pid && state != 'Z') children.push_back(std::stoi(name));
+    }
+    return children;
+}
+
+// Waits until `pid` has `count` live children; returns them.
+std::vector<pid_t> wait_for_children(pid_t pid, std::size_t count) {
+    const auto deadline = Clock::now() + 10s;
+    std::vector<pid_t> children;
+    while (Clock::now() < deadline) {
+        children = children_of(pid);
+        if (children.size() == count) break;
+        std::this_thread::sleep_for(10ms);
+    }
+    return children;
+}
+
+double median(std::vector<double> values) {
+    std::sort(values.begin(), values.end());
+    return values[values.size() / 2];
+}
+
+// Median seconds per fib(n) request, `requests` in a row on one connection.
+double median_latency(const tp::Endpoint& to, unsigned n, int requests) {
+    Client c(to);
+    std::vector<double> seconds;
+    const std::string request = std::to_string(n) + "\n";
+    for (int i = 0; i < requests; ++i) {
+        const auto start = Clock::now();
+        const std::string reply = c.ask(request, 60s);
+        seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+        if (reply != expected(n)) FAIL("fib(" << n << ") got '" << reply << "'");
+    }
+    return median(seconds);
+}
+
+struct Latencies {
+    double alone = 0;
+    double two = 0;  // the slower of two clients at once
+};
+
+Latencies perf1(const std::string& model, unsigned n, int requests) {
+    auto server = start_server({"--model", model});
+    Latencies result;
+    result.alone = median_latency(server.endpoint(), n, requests);
+    double other = 0;
+    std::thread second([&] { other = median_latency(server.endpoint(), n, requests); });
+    const double first = median_latency(server.endpoint(), n, requests);
+    second.join();
+    result.two = std::max(first, other);
+    return result;
+}
+
+// Tiny requests per second on one connection for `window`.
+double tiny_rate(Client& c, std::chrono::milliseconds window) {
+    const auto end = Clock::now() + window;
+    const auto start = Clock::now();
+    int answered = 0;
+    while (Clock::now() < end) {
+        if (c.ask("1\n", 5s) != "1\n") break;
+        ++answered;
+    }
+    return answered / std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+struct Rates {
+    double alone = 0;
+    double during = 0;  // while another connection computes a long fib
+};
+
+// The article's perf2 with its interference: tiny requests alone, then while fib(long_n) runs
+// on a second connection (long enough to outlast the window, even under sanitizers).
+Rates perf2(const std::string& model, unsigned long_n) {
+    auto server = start_server({"--model", model});
+    Client tiny(server.endpoint());
+    Rates rates;
+    rates.alone = tiny_rate(tiny, 300ms);
+    Client heavy(server.endpoint());
+    REQUIRE(heavy.send(std::to_string(long_n) + "\n"));
+    std::this_thread::sleep_for(30ms);  // let it start computing
+    rates.during = tiny_rate(tiny, 250ms);
+    CHECK(heavy.read_line(60s) == expected(long_n));
+    return rates;
+}
+
+}  // namespace
+
+TEST_CASE("fib_with_checkpoint computes fib and yields when asked", "[models]") {
+    std::atomic<bool> request{true};
+    struct Yields {
+        std::atomic<bool>* request;
+        int count = 0;
+    } yields{&request};
+    tp::Checkpoint checkpoint;
+    checkpoint.request = &request;
+    checkpoint.context = &yields;
+    checkpoint.yield = [](void* context) {
+        auto& y = *static_cast<Yields*>(context);
+        if (++y.count == 3) y.request->store(false);
+    };
+    CHECK(tp::fib_with_checkpoint(30, checkpoint) == tp::fib_by_iteration(30));
+    CHECK(yields.count == 3);
+    CHECK(tp::fib_with_checkpoint(10, checkpoint) == 55);
+}
+
+TEST_CASE("pool, threshold, prefork and gil answer several clients at once", "[models]") {
+    const std::string model = GENERATE(as<std::string>{}, "pool", "threshold", "prefork", "gil");
+    auto server = start_server({"--model", model, "--workers", "3"});
+    CHECK(server.model() == model);
+    std::vector<std::string> failures;
+    std::vector<std::thread> clients;
+    std::vector<std::string> results(3);
+    for (int i = 0; i < 3; ++i) {
+        clients.emplace_back([&, i] {
+            Client c(server.endpoint());
+            std::string log;
+            log += c.ask("10\n");
+            log += c.ask("nope\n");
+            log += c.ask("20\n");
+            log += c.ask("-3\n");
+            log += c.ask("25\n");  // above the threshold model's 15
+            results[static_cast<std::size_t>(i)] = log;
+        });
+    }
+    for (auto& t : clients) t.join();
+    for (const auto& r : results)
+        CHECK(r == "55\nerror: not a number\n6765\nerror: negative number\n75025\n");
+    // The article's perf1 request: no newline.
+    Client raw(server.endpoint());
+    CHECK(raw.ask("30") == "832040\n");
+}
+
+TEST_CASE("prefork --workers 2 serves two clients at once and a third waits", "[models]") {
+    auto server = start_server({"--model", "prefork", "--workers", "2"});
+    auto first = std::make_optional<Client>(server.endpoint());
+    Client second(server.endpoint());
+    CHECK(first->ask("10\n") == "55\n");
+    CHECK(second.ask("11\n") == "89\n");
+    Client third(server.endpoint());  // connects: the kernel queues it
+    REQUIRE(third.send("12\n"));
+    CHECK(third.read_line(400ms).empty());
+    first.reset();  // its worker takes the next client in the queue
+    CHECK(third.read_line() == "144\n");
+    CHECK(second.ask("13\n") == "233\n");
+}
+
+TEST_CASE("prefork workers end with the server", "[models]") {
+    auto server = start_server({"--model", "prefork", "--workers", "2"});
+    const pid_t pid = server.pid();
+    REQUIRE(wait_for_children(pid, 2).size() == 2);
+    const auto workers = children_of(pid);
+    Client c(server.endpoint());
+    CHECK(c.ask("5\n") == "5\n");
+    CHECK(server.stop() == 0);
+    for (const pid_t worker : workers) {
+        const auto deadline = Clock::now() + 5s;
+        while (::kill(worker, 0) == 0 && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
+        CHECK(::kill(worker, 0) != 0);
+    }
+}
+
+TEST_CASE("pool: a worker killed mid-request fails that request only, and is replaced",
+          "[models]") {
+    auto server = start_server({"--model", "pool", "--workers", "1"});
+    const pid_t pid = server.pid();
+    const auto workers = wait_for_children(pid, 1);
+    REQUIRE(workers.size() == 1);
+    Client c(server.endpoint());
+    CHECK(c.ask("20\n") == expected(20));
+    REQUIRE(c.send("45\n"));  // seconds of work on the only worker
+    std::this_thread::sleep_for(100ms);
+    REQUIRE(::kill(workers.front(), SIGKILL) == 0);
+    CHECK(c.read_line() == "error: worker failed\n");
+    CHECK(c.ask("10\n") == "55\n");
+    CHECK(c.ask("25\n") == expected(25));
+    const auto replaced = wait_for_children(pid, 1);
+    REQUIRE(replaced.size() == 1);
+    CHECK(replaced.front() != workers.front());
+    CHECK(server.alive());
+}
+
+TEST_CASE("threshold computes small n inline: no worker is needed for them", "[models]") {
+    auto server = start_server({"--model", "threshold", "--workers", "1", "--threshold", "15"});
+    const pid_t pid = server.pid();
+    const auto workers = wait_for_children(pid, 1);
+    REQUIRE(workers.size() == 1);
+    // With the only worker stopped, n <= 15 is still answered and n > 15 waits for it.
+    REQUIRE(::kill(workers.front(), SIGSTOP) == 0);
+    Client c(server.endpoint());
+    CHECK(c.ask("15\n", 5s) == expected(15));
+    Client big(server.endpoint());
+    REQUIRE(big.send("16\n"));
+    CHECK(big.read_line(300ms).empty());
+    REQUIRE(::kill(workers.front(), SIGCONT) == 0);
+    CHECK(big.read_line() == expected(16));
+}
+
+TEST_CASE("gil: two CPU-bound clients each take about twice as long; threads do not",
+          "[models][timing]") {
+    // fib(39): about 40 ms here alone; medians of a few requests each.
+    constexpr unsigned kN = 39;
+    constexpr int kRequests = 5;
+    const Latencies gil = perf1("gil", kN, kRequests);
+    INFO("gil: alone " << gil.alone << " s, two clients " << gil.two << " s");
+    CHECK(gil.two / gil.alone >= 1.5);
+    if (std::thread::hardware_concurrency() < 2) {
+        WARN("one CPU: threads cannot run two fibs at once either; that half is skipped");
+        return;
+    }
+    const Latencies threads = perf1("threads", kN, kRequests);
+    INFO("threads: alone " << threads.alone << " s, two clients " << threads.two << " s");
+    CHECK(threads.two / threads.alone <= 1.4);
+}
+
+TEST_CASE("gil: tiny requests collapse while a long one runs", "[models][timing]") {
+    const Rates gil = perf2("gil", 45);
+    INFO("gil: alone " << gil.alone << "/s, during " << gil.during << "/s");
+    CHECK(gil.during < 0.1 * gil.alone);
+    // Each tiny request waits for the lock twice (after recv, after send): about one switch
+    // interval each, so the rate is near 1 / 10 ms, not near zero.
+    CHECK(gil.during > 20);
+}
+
+TEST_CASE("gil switch interval decides the collapsed rate", "[models][timing]") {
+    auto server = start_server({"--model", "gil", "--switch-interval", "20ms"});
+    Client tiny(server.endpoint());
+    Client heavy(server.endpoint());
+    REQUIRE(heavy.send("45\n"));
+    std::this_thread::sleep_for(30ms);
+    const double during = tiny_rate(tiny, 400ms);
+    INFO("gil --switch-interval 20ms: " << during << "/s during fib(45)");
+    // Two waits of ~20 ms per request: about 25/s; far below what 5 ms allows (~100/s).
+    CHECK(during < 50);
+    CHECK(during > 5);
+    CHECK(heavy.read_line(60s) == expected(45));
+}
+
+TEST_CASE("pool and threads keep tiny requests flowing during a long one", "[models][timing]") {
+    if (std::thread::hardware_concurrency() < 2) {
+        WARN("one CPU: a long fib takes the only core in every model; skipped");
+        return;
+    }
+    const std::string model = GENERATE(as<std::string>{}, "threads", "pool");
+    const Rates rates = perf2(model, 44);
+    INFO(model << ": alone " << rates.alone << "/s, during " << rates.during << "/s");
+    CHECK(rates.during > 0.2 * rates.alone);
+}
+
+TEST_CASE("worker and switch-interval usage errors exit 2 naming the flag", "[models]") {
+    struct Case {
+        std::vector<std::string> args;
+        std::string says;
+    };
+    const std::vector<Case> cases = {
+        {{"--model", "pool", "--workers", "0"}, "--workers"},
+        {{"--model", "prefork", "--workers", "-2"}, "--workers"},
+        {{"--model", "gil", "--switch-interval", "0"}, "--switch-interval"},
+        {{"--model", "threshold", "--threshold", "-1"}, "--threshold"},
+        {{"--model", "threshold", "--threshold", "93"}, "--threshold"},
+    };
+    for (const auto& c : cases) {
+        const auto run = tp::test::run_program("fibserver", c.args, {10s, std::nullopt});
+        INFO(c.args[2] << " " << c.args[3] << " -> " << run.err);
+        CHECK(run.exit_code == 2);
+        CHECK(run.err.find(c.says) != std::string::npos);
+    }
+}
