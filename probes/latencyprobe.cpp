@@ -77,6 +77,9 @@ LatencyProbeResult run_latencyprobe(const LatencyProbeConfig& config, StopSignal
                     std::chrono::duration<double, std::milli>(Clock::now() - t).count());
                 ++answered;
             }
+            // Hang up when done, as perf1.py's user would: under the iterative model the next
+            // client is served only then, and its first latency shows the wait.
+            connections[i].reset();
             --running;
         });
     }
