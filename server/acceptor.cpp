@@ -25,6 +25,37 @@ Acceptor::Acceptor(int listen_fd, int stop_fd) : listen_fd_(listen_fd), stop_fd_
         throw std::system_error(errno, std::generic_category(), "fcntl O_NONBLOCK on listener");
 }
 
+AcceptFailure classify_accept_failure(int error) {
+    switch (error) {
+        case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+        case EWOULDBLOCK:
+#endif
+            return AcceptFailure::none_left;
+        case EINTR:
+        // Linux passes pending network errors of the new connection on to accept(2); they are
+        // the client's, and the next client deserves its turn (accept(2), NOTES).
+        case ECONNABORTED:
+        case EPROTO:
+        case ENETDOWN:
+        case ENOPROTOOPT:
+        case EHOSTDOWN:
+        case ENONET:
+        case EHOSTUNREACH:
+        case EOPNOTSUPP:
+        case ENETUNREACH:
+        case EPERM:  // a firewall rule refused it
+            return AcceptFailure::retry;
+        case EMFILE:
+        case ENFILE:
+        case ENOBUFS:
+        case ENOMEM:
+            return AcceptFailure::back_off;
+        default:
+            return AcceptFailure::fatal;
+    }
+}
+
 bool Acceptor::back_off() {
     pollfd stop{stop_fd_, POLLIN, 0};
     const int rc = ::poll(&stop, 1, kBackOffMs);
@@ -49,32 +80,17 @@ Fd Acceptor::next() {
             ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             return Fd(fd);
         }
-        switch (errno) {
-            case EINTR:
-            case EAGAIN:  // the connection went away between poll and accept
-            // Linux passes pending network errors of the new connection on to accept(2); they
-            // are the client's, and the next client deserves its turn (accept(2), NOTES).
-            case ECONNABORTED:
-            case EPROTO:
-            case ENETDOWN:
-            case ENOPROTOOPT:
-            case EHOSTDOWN:
-            case ENONET:
-            case EHOSTUNREACH:
-            case EOPNOTSUPP:
-            case ENETUNREACH:
-            case EPERM:  // a firewall rule refused it
+        switch (classify_accept_failure(errno)) {
+            case AcceptFailure::none_left:  // the connection went away between poll and accept
+            case AcceptFailure::retry:
                 continue;
-            case EMFILE:
-            case ENFILE:
-            case ENOBUFS:
-            case ENOMEM:
+            case AcceptFailure::back_off:
                 // The connection stays queued and the listener readable: without a pause this
                 // would spin at 100% CPU until a descriptor frees up.
                 resource_note_.record(errno);
                 if (!back_off()) return Fd();
                 continue;
-            default:
+            case AcceptFailure::fatal:
                 throw std::system_error(errno, std::generic_category(), "accept");
         }
     }

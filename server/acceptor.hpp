@@ -9,6 +9,15 @@
 
 namespace tp {
 
+// What a failed accept(2) means for the loop that called it, by its errno.
+enum class AcceptFailure {
+    none_left,  // EAGAIN: nothing more to accept now
+    retry,      // EINTR, or the new connection's own network error: the next client's turn
+    back_off,   // out of descriptors or memory: the client stays queued, pause before retrying
+    fatal,      // the listening socket itself is broken
+};
+AcceptFailure classify_accept_failure(int error);
+
 class Acceptor {
   public:
     // `listen_fd` is made non-blocking: poll() may report a connection that is gone (reset)

@@ -35,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "acceptor.hpp"
 #include "connection.hpp"
 #include "fib.hpp"
 #include "model.hpp"
@@ -225,33 +226,15 @@ class EventLoop {
                 if (listener_paused_) return;
                 continue;
             }
-            switch (errno) {
-                case EAGAIN:
-#if EWOULDBLOCK != EAGAIN
-                case EWOULDBLOCK:
-#endif
+            switch (classify_accept_failure(errno)) {
+                case AcceptFailure::none_left:
                     return;
-                case EINTR:
-                // The new connection's own network errors (accept(2), NOTES): the next client
-                // deserves its turn.
-                case ECONNABORTED:
-                case EPROTO:
-                case ENETDOWN:
-                case ENOPROTOOPT:
-                case EHOSTDOWN:
-                case ENONET:
-                case EHOSTUNREACH:
-                case EOPNOTSUPP:
-                case ENETUNREACH:
-                case EPERM:
+                case AcceptFailure::retry:
                     continue;
-                case EMFILE:
-                case ENFILE:
-                case ENOBUFS:
-                case ENOMEM:
+                case AcceptFailure::back_off:
                     pause_accepting(errno);
                     return;
-                default:
+                case AcceptFailure::fatal:
                     throw std::system_error(errno, std::generic_category(), "accept");
             }
         }
@@ -304,9 +287,7 @@ class EventLoop {
         return c != nullptr && c->id == id ? c : nullptr;
     }
 
-    static bool reading(const Connection& c) {
-        return !c.at_worker && !c.closing && c.out.empty();
-    }
+    static bool reading(const Connection& c) { return !c.at_worker && !c.closing && c.out.empty(); }
 
     void update_interest(Connection& c) {
         if (c.closed) return;
