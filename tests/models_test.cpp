@@ -297,7 +297,9 @@ TEST_CASE("gil: two CPU-bound clients each take about twice as long; threads do 
     }
     const Latencies threads = perf1("threads", kN, kRequests);
     INFO("threads: alone " << threads.alone << " s, two clients " << threads.two << " s");
-    CHECK(threads.two / threads.alone <= 1.4);
+    // Native threads should stay near 1x; the margin is for a noisy machine (another build on
+    // the same two cores measured 1.42). A GIL's 2x stays well outside it.
+    CHECK(threads.two / threads.alone < 1.5);
 }
 
 TEST_CASE("gil: tiny requests collapse while a long one runs", "[models][timing]") {
