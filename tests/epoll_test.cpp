@@ -22,111 +22,25 @@
 
 #include "embedded_server.hpp"
 #include "net.hpp"
+#include "run_program.hpp"
 #include "sanitized.hpp"
+#include "test_client.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
+using tp::test::children_of;
+using tp::test::Client;
+using tp::test::cpu_seconds;
+using tp::test::fibserver_path;
 using tp::test::kSanitized;
-
-std::string fibserver_path() {
-    return std::string(TP_BIN_DIR) + "/fibserver";
-}
+using tp::test::status_value;
 
 tp::EmbeddedServer start_epoll(std::vector<std::string> args = {}) {
-    args.insert(args.begin(), {"--port", "0", "--model", "epoll"});
-    return tp::EmbeddedServer::start(fibserver_path(), args);
-}
-
-class Client {
-  public:
-    explicit Client(const tp::Endpoint& to) : fd_(tp::connect_tcp(to)) {}
-
-    int fd() const { return fd_.get(); }
-    void send(std::string_view bytes) { REQUIRE(tp::write_all(fd_.get(), bytes)); }
-
-    // Reads until `lines` newlines have arrived, the server closes, or `timeout` passes.
-    std::string read_lines(long lines = 1, std::chrono::milliseconds timeout = 10s) {
-        std::string got;
-        const auto deadline = Clock::now() + timeout;
-        while (std::count(got.begin(), got.end(), '\n') < lines) {
-            const auto chunk = read_within(deadline);
-            if (!chunk || chunk->empty()) break;
-            got += *chunk;
-        }
-        return got;
-    }
-
-    std::string ask(std::string_view request, int lines = 1) {
-        send(request);
-        return read_lines(lines);
-    }
-
-    // Whatever arrives before the deadline: nullopt if nothing did, "" at end of stream.
-    std::optional<std::string> read_within(Clock::time_point deadline) {
-        for (;;) {
-            const auto left =
-                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-            pollfd p{fd_.get(), POLLIN, 0};
-            const int rc = ::poll(&p, 1, static_cast<int>(std::max<long>(left.count(), 0)));
-            if (rc < 0 && errno == EINTR) continue;
-            if (rc <= 0) return std::nullopt;
-            char buf[65536];
-            const ssize_t n = ::recv(fd_.get(), buf, sizeof buf, MSG_DONTWAIT);
-            if (n < 0 && errno == EAGAIN) continue;
-            if (n < 0) return std::string();  // reset by the peer: as good as closed here
-            return std::string(buf, static_cast<std::size_t>(n));
-        }
-    }
-    std::optional<std::string> read_within(std::chrono::milliseconds timeout) {
-        return read_within(Clock::now() + timeout);
-    }
-
-    bool closed_by_server(std::chrono::milliseconds timeout = 10s) {
-        const auto deadline = Clock::now() + timeout;
-        for (int i = 0; i < 1000; ++i) {
-            const auto chunk = read_within(deadline);
-            if (!chunk) return false;
-            if (chunk->empty()) return true;
-        }
-        return false;
-    }
-
-    void close() { fd_.reset(); }
-
-  private:
-    tp::Fd fd_;
-};
-
-double cpu_seconds(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    std::getline(in, line);
-    std::istringstream rest(line.substr(line.rfind(')') + 2));
-    std::string field;
-    for (int i = 3; i <= 13; ++i) rest >> field;  // state .. cmajflt
-    double utime = 0, stime = 0;
-    rest >> utime >> stime;
-    return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-// A /proc/PID/status field's number ("VmRSS: 1234 kB" -> 1234; "Threads: 1" -> 1).
-long status_value(pid_t pid, const std::string& field) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
-    return -1;
-}
-
-std::vector<pid_t> children_of(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
-    std::vector<pid_t> children;
-    pid_t child = 0;
-    while (in >> child) children.push_back(child);
-    return children;
+    args.insert(args.begin(), {"--model", "epoll"});
+    return tp::test::start_fibserver(std::move(args));
 }
 
 // Stops the server and checks that it ended well: exit status 0 (a leak or an ASan report

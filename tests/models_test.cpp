@@ -23,72 +23,22 @@
 #include "net.hpp"
 #include "run_program.hpp"
 #include "sanitized.hpp"
+#include "test_client.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using tp::test::children_of;
+using tp::test::Client;
+using tp::test::fibserver_path;
 
 tp::EmbeddedServer start_server(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--port", "0"});
-    return tp::EmbeddedServer::start(std::string(TP_BIN_DIR) + "/fibserver", args);
+    return tp::test::start_fibserver(std::move(args));
 }
-
-class Client {
-  public:
-    explicit Client(const tp::Endpoint& to) : fd_(tp::connect_tcp(to)) {}
-
-    bool send(std::string_view bytes) { return tp::write_all(fd_.get(), bytes); }
-
-    // One reply line, or what arrived before `timeout` / end of stream.
-    std::string read_line(std::chrono::milliseconds timeout = 20s) {
-        const auto deadline = Clock::now() + timeout;
-        std::string got;
-        while (got.find('\n') == std::string::npos) {
-            const auto left =
-                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-            if (left.count() <= 0) break;
-            pollfd p{fd_.get(), POLLIN, 0};
-            const int rc = ::poll(&p, 1, static_cast<int>(left.count()));
-            if (rc < 0 && errno == EINTR) continue;
-            if (rc <= 0) break;
-            char buf[256];
-            const ssize_t n = tp::read_some(fd_.get(), buf, sizeof buf);
-            if (n <= 0) break;
-            got.append(buf, static_cast<std::size_t>(n));
-        }
-        return got;
-    }
-
-    std::string ask(std::string_view request, std::chrono::milliseconds timeout = 20s) {
-        if (!send(request)) return "(send failed)";
-        return read_line(timeout);
-    }
-
-  private:
-    tp::Fd fd_;
-};
 
 std::string expected(unsigned n) {
     return std::to_string(tp::fib_by_iteration(n)) + "\n";
-}
-
-// Processes whose parent is `pid`, from /proc/*/stat.
-std::vector<pid_t> children_of(pid_t pid) {
-    std::vector<pid_t> children;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-        const std::string name = entry.path().filename();
-        if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
-        std::ifstream in(entry.path() / "stat");
-        std::string line;
-        if (!std::getline(in, line) || line.rfind(')') == std::string::npos) continue;
-        std::istringstream rest(line.substr(line.rfind(')') + 2));
-        char state = 0;
-        pid_t ppid = 0;
-        rest >> state >> ppid;
-        if (ppid == pid && state != 'Z') children.push_back(std::stoi(name));
-    }
-    return children;
 }
 
 // Waits until `pid` has `count` live children; returns them.

@@ -21,103 +21,21 @@
 #include "net.hpp"
 #include "run_program.hpp"
 #include "sanitized.hpp"
+#include "test_client.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
+using tp::test::Client;
+using tp::test::cpu_seconds;
+using tp::test::fibserver_path;
 using tp::test::kSanitized;
-
-std::string fibserver_path() {
-    return std::string(TP_BIN_DIR) + "/fibserver";
-}
+using tp::test::status_value;
 
 tp::EmbeddedServer start_server(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--port", "0"});
-    return tp::EmbeddedServer::start(fibserver_path(), args);
-}
-
-// One client connection with bounded reads.
-class Client {
-  public:
-    explicit Client(const tp::Endpoint& to) : fd_(tp::connect_tcp(to)) {}
-
-    void send(std::string_view bytes) { REQUIRE(tp::write_all(fd_.get(), bytes)); }
-
-    // Reads until `lines` newlines have arrived, the server closes, or `timeout` passes.
-    std::string read_lines(int lines = 1, std::chrono::milliseconds timeout = 10s) {
-        std::string got;
-        const auto deadline = Clock::now() + timeout;
-        while (std::count(got.begin(), got.end(), '\n') < lines) {
-            const auto chunk = read_within(deadline);
-            if (!chunk || chunk->empty()) break;
-            got += *chunk;
-        }
-        return got;
-    }
-
-    std::string ask(std::string_view request, int lines = 1) {
-        send(request);
-        return read_lines(lines);
-    }
-
-    // Whatever arrives before the deadline: nullopt if nothing did, "" at end of stream.
-    std::optional<std::string> read_within(Clock::time_point deadline) {
-        for (;;) {
-            const auto left =
-                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-            if (left.count() <= 0) return std::nullopt;
-            pollfd p{fd_.get(), POLLIN, 0};
-            const int rc = ::poll(&p, 1, static_cast<int>(left.count()));
-            if (rc < 0 && errno == EINTR) continue;
-            if (rc <= 0) return std::nullopt;
-            char buf[4096];
-            const ssize_t n = tp::read_some(fd_.get(), buf, sizeof buf);
-            if (n < 0) return std::string();  // reset by the peer: as good as closed here
-            return std::string(buf, static_cast<std::size_t>(n));
-        }
-    }
-    std::optional<std::string> read_within(std::chrono::milliseconds timeout) {
-        return read_within(Clock::now() + timeout);
-    }
-
-    // True once the server has closed the connection (within the timeout).
-    bool closed_by_server(std::chrono::milliseconds timeout = 10s) {
-        const auto deadline = Clock::now() + timeout;
-        for (int i = 0; i < 1000; ++i) {
-            const auto chunk = read_within(deadline);
-            if (!chunk) return false;
-            if (chunk->empty()) return true;
-        }
-        return false;
-    }
-
-    void close() { fd_.reset(); }
-
-  private:
-    tp::Fd fd_;
-};
-
-// CPU time the process has used, user and system, in seconds.
-double cpu_seconds(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    std::getline(in, line);
-    std::istringstream rest(line.substr(line.rfind(')') + 2));
-    std::string field;
-    for (int i = 3; i <= 13; ++i) rest >> field;  // state .. cmajflt
-    double utime = 0, stime = 0;
-    rest >> utime >> stime;
-    return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-long status_kib(pid_t pid, const std::string& field) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
-    return -1;
+    return tp::test::start_fibserver(std::move(args));
 }
 
 }  // namespace
@@ -259,7 +177,7 @@ TEST_CASE("a connection thread costs its stack and guard page, not a malloc aren
           "[server][memory]") {
     if (kSanitized) return;  // sanitizers give every thread state of their own
     auto server = start_server({"--model", "threads", "--stack", "64k", "--raw-grace", "1ms"});
-    const long before = status_kib(server.pid(), "VmSize");
+    const long before = status_value(server.pid(), "VmSize");
     constexpr int kConnections = 50;
     std::vector<Client> clients;
     for (int i = 0; i < kConnections; ++i) {
@@ -267,7 +185,7 @@ TEST_CASE("a connection thread costs its stack and guard page, not a malloc aren
         // Both framings, so both code paths have run in every thread.
         REQUIRE(clients.back().ask(i % 2 ? "25\n" : "25") == "75025\n");
     }
-    const long after = status_kib(server.pid(), "VmSize");
+    const long after = status_value(server.pid(), "VmSize");
     const double per_thread = static_cast<double>(after - before) / kConnections;
     INFO("VmSize " << before << " -> " << after << " KiB");
     CHECK(per_thread >= 64);
