@@ -1,0 +1,1 @@
+// The report layer: claims, verdicts and rendering against result fixtures (issue 5).
