@@ -1,0 +1,233 @@
+#include "figures.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+#include "study.hpp"
+
+namespace tp::report {
+namespace {
+
+// Quotes a label for gnuplot: single quotes, where only a doubled quote needs escaping.
+std::string quoted(const std::string& text) {
+    std::string out = "'";
+    for (char c : text) out += c == '\'' ? std::string("''") : std::string(1, c);
+    return out + "'";
+}
+
+// Quotes a text column of a datablock: gnuplot reads a double-quoted field as one column.
+std::string data_label(const std::string& text) {
+    std::string out = "\"";
+    for (char c : text) out += c == '"' ? '\'' : c;
+    return out + "\"";
+}
+
+std::string datablock(const std::string& name, const std::string& rows) {
+    return fmt::format("${} << EOD\n{}EOD\n", name, rows);
+}
+
+// Runs grouped by stack size, in stack order.
+std::vector<std::vector<ThreadRun>> by_stack(const std::vector<ThreadRun>& sweep) {
+    std::vector<std::vector<ThreadRun>> groups;
+    for (const auto& run : sweep) {
+        if (groups.empty() || groups.back().front().stack_bytes != run.stack_bytes)
+            groups.emplace_back();
+        groups.back().push_back(run);
+    }
+    return groups;
+}
+
+Figure memory_against_threads(const Results& r) {
+    const auto groups = by_stack(read_sweep(r));
+    std::string data;
+    std::string vsz_plot, rss_plot;
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+        // The baseline (no connection thread yet) is the 0 of every line.
+        const ThreadRun& first = groups[g].front();
+        std::string rows =
+            fmt::format("0 {:.3f} {:.3f} {:.3f} {:.3f}\n", first.probe.baseline_vsz_kib / 1024,
+                        first.probe.baseline_rss_kib / 1024, first.server.baseline_vsz_kib / 1024,
+                        first.server.baseline_rss_kib / 1024);
+        for (const auto& run : groups[g])
+            rows +=
+                fmt::format("{:.0f} {:.3f} {:.3f} {:.3f} {:.3f}\n", run.connections,
+                            run.probe.plateau_vsz_kib / 1024, run.probe.plateau_rss_kib / 1024,
+                            run.server.plateau_vsz_kib / 1024, run.server.plateau_rss_kib / 1024);
+        data += datablock(fmt::format("stack{}", g), rows);
+        const std::string label = quoted(stack_label(first.stack_bytes, first.default_stack));
+        const std::string sep = g ? ", " : "";
+        vsz_plot += fmt::format(
+            "{}$stack{} using 1:2 with linespoints lw 2 lc {} title {}, "
+            "$stack{} using 1:4 with lines dt 2 lc {} notitle",
+            sep, g, g + 1, label, g, g + 1);
+        rss_plot += fmt::format(
+            "{}$stack{} using 1:3 with linespoints lw 2 lc {} title {}, "
+            "$stack{} using 1:5 with lines dt 2 lc {} notitle",
+            sep, g, g + 1, label, g, g + 1);
+    }
+    Figure f;
+    f.name = "memory-vs-threads";
+    f.title = "Virtual and resident memory against connection threads, per stack size";
+    f.caption =
+        "Each point is the plateau of one threadprobe run (0 is its baseline). Solid lines: the "
+        "probe process; dashed: the threads-model server holding the other end of each "
+        "connection. Left, virtual size grows by the stack size per thread; right, resident "
+        "size grows by a few pages per thread whatever the stack size, so its lines lie on top "
+        "of each other. MiB, log scale.";
+    f.width = 960;
+    f.script = data + fmt::format(
+                          "set multiplot layout 1,2\n"
+                          "set logscale y\nset grid\nset key top left\n"
+                          "set xlabel 'connection threads'\nset ylabel 'MiB'\n"
+                          "set title 'virtual size (VSZ)'\nplot {}\n"
+                          "set title 'resident size (RSS)'\nplot {}\n"
+                          "unset multiplot\n",
+                          vsz_plot, rss_plot);
+    return f;
+}
+
+Figure cost_per_thread(const Results& r) {
+    std::string rows;
+    for (const auto& run : largest_per_stack(read_sweep(r))) {
+        const double guard = std::max(0.0, run.probe.vsz_per_thread_kib - run.stack_bytes / 1024.0);
+        // A log axis has no zero; a figure below 0.01 KiB draws as the axis floor.
+        auto floor = [](double kib) { return std::max(kib, 0.01); };
+        rows += fmt::format("{} {:.3f} {:.3f} {:.3f} {:.3f} {:.3f}\n",
+                            data_label(stack_label(run.stack_bytes, run.default_stack)),
+                            floor(run.probe.rss_per_thread_kib), floor(guard),
+                            floor(run.kernel_stack_per_task_kib),
+                            floor(run.probe.pte_per_thread_kib), floor(run.commit_per_task_kib));
+    }
+    Figure f;
+    f.name = "cost-per-thread";
+    f.title = "What one more thread costs, by stack size";
+    f.caption =
+        "Per thread, from the largest run at each stack size: resident user stack (RSS per "
+        "thread), the guard page (virtual size beyond the stack), kernel stack and page tables "
+        "(per task, in the kernel), and the commit charge (Committed_AS per task). KiB, log "
+        "scale: the commit charge follows the stack size, the memory really used does not.";
+    f.script = datablock("cost", rows) +
+               "set style data histograms\nset style histogram clustered gap 1\n"
+               "set style fill solid 0.85 border -1\nset boxwidth 0.9\n"
+               "set logscale y\nset yrange [0.01:*]\nset grid ytics\nset key top left\n"
+               "set ylabel 'KiB per thread'\nset xlabel 'stack size'\n"
+               "plot $cost using 2:xtic(1) title 'resident user stack', '' using 3 title 'guard', "
+               "'' using 4 title 'kernel stack', '' using 5 title 'page tables', "
+               "'' using 6 title 'commit charge'\n";
+    return f;
+}
+
+Figure paging_staircase(const Results& r) {
+    const Paging paging = read_paging(r);
+    std::string rows;
+    for (const auto& s : paging.samples)
+        rows += fmt::format("{:.3f} {:.3f}\n", s.depth_kib, s.resident_kib);
+    Figure f;
+    f.name = "stack-paging";
+    f.title = "Resident stack against recursion depth";
+    f.caption = fmt::format(
+        "One thread with a {:.0f} KiB stack recurses deeper and deeper; after each step mincore() "
+        "counts the stack's resident pages. The staircase's steps are {:.0f} bytes: real memory "
+        "arrives a page at a time, only as deep as the recursion went.",
+        paging.stack_bytes / 1024, paging.step_bytes);
+    f.script = datablock("paging", rows) +
+               "set grid\nset key off\nset xlabel 'recursion depth (KiB of stack used)'\n"
+               "set ylabel 'resident stack (KiB)'\n"
+               "plot $paging using 1:2 with steps lw 2 lc 1\n";
+    return f;
+}
+
+Figure depth_against_stack(const Results& r) {
+    std::string rows;
+    for (const auto& d : read_stack_depths(r))
+        rows +=
+            fmt::format("{:.3f} {:.0f} {}\n", d.stack_bytes / 1024.0, d.depth, data_label(d.label));
+    Figure f;
+    f.name = "depth-vs-stack";
+    f.title = "Recursion depth against thread stack size";
+    f.caption =
+        "How many levels of a recursive function fit before the guard page stops the thread "
+        "(stackprobe, one child process per size). Both axes log scale: the depth grows in "
+        "proportion to the stack; the smallest stacks lose a share to glibc's thread descriptor "
+        "and TLS at the top.";
+    f.script = datablock("depth", rows) +
+               "set logscale xy\nset grid\nset key off\nset xlabel 'thread stack (KiB)'\n"
+               "set format y '%.0f'\nset ylabel 'levels of recursion'\nset offsets graph 0.05, "
+               "graph 0.1, graph 0.1, 0\n"
+               "plot $depth using 1:2 with linespoints lw 2 pt 7 lc 1, "
+               "$depth using 1:2:(sprintf('%d', $2)) with labels offset 0,1 notitle\n";
+    return f;
+}
+
+Figure latency_per_model(const Results& r) {
+    std::string rows;
+    double n = 0;
+    for (const auto& model : article_models()) {
+        const LatencyRun one = read_latency(r, model, 1), two = read_latency(r, model, 2);
+        n = one.n;
+        rows += fmt::format("{} {:.3f} {:.3f}\n", model, one.p50_ms, two.p50_ms);
+    }
+    Figure f;
+    f.name = "perf1-latency";
+    f.title = "perf1: latency of CPU-bound requests, one client against two";
+    f.caption = fmt::format(
+        "Median time for fib({:.0f}) as perf1.py measures it, with one client and with two "
+        "clients at once, per concurrency model. Where the bars double, the two clients share "
+        "one CPU (the GIL, the event loop); where they stay level, the requests run in parallel.",
+        n);
+    f.script = datablock("latency", rows) +
+               "set style data histograms\nset style histogram clustered gap 1\n"
+               "set style fill solid 0.85 border -1\nset grid ytics\nset key top left\n"
+               "set yrange [0:*]\nset ylabel 'median latency (ms)'\n"
+               "plot $latency using 2:xtic(1) title '1 client', '' using 3 title '2 clients'\n";
+    return f;
+}
+
+Figure rate_timelines(const Results& r) {
+    std::string data, plots;
+    double n = 0;
+    const auto& models = article_models();
+    for (std::size_t m = 0; m < models.size(); ++m) {
+        const RateRun run = read_rate(r, models[m]);
+        n = run.interfere_n;
+        std::string rows;
+        // A log axis has no zero: an interval with no reply draws at 1 request/s.
+        for (const auto& p : run.timeline)
+            rows += fmt::format("{:.3f} {:.1f}\n", p.t_s, std::max(p.rps, 1.0));
+        data += datablock(fmt::format("rate{}", m), rows);
+        const double window_end = run.window_end_s.value_or(run.duration_s);
+        plots += fmt::format(
+            "set title '{}'\n"
+            "set object 1 rect from {:.3f}, graph 0 to {:.3f}, graph 1 behind fc rgb '#e0e0e0' "
+            "fs solid noborder\n"
+            "plot $rate{} using 1:2 with fsteps lw 2 lc 1 notitle\n",
+            models[m], run.window_start_s, window_end, m);
+    }
+    Figure f;
+    f.name = "perf2-timeline";
+    f.title = "perf2: tiny requests per second, with a long request in the shaded window";
+    f.caption = fmt::format(
+        "One client sends fib(1) as fast as it can (perf2.py); in the shaded window a second "
+        "client's fib({:.0f}) is running (shading to the right edge: it outlived the run, as in "
+        "the iterative server, which never got to it). Requests per second per 100 ms, log "
+        "scale.",
+        n);
+    f.width = 960;
+    f.height = 900;
+    f.script = data +
+               "set multiplot layout 4,2\nset logscale y\nset yrange [1:*]\nset grid\n"
+               "set xlabel 's'\nset ylabel 'requests/s'\n" +
+               plots + "unset multiplot\n";
+    return f;
+}
+
+}  // namespace
+
+std::vector<Figure> plan_figures(const Results& r) {
+    return {memory_against_threads(r), cost_per_thread(r),   paging_staircase(r),
+            depth_against_stack(r),    latency_per_model(r), rate_timelines(r)};
+}
+
+}  // namespace tp::report

@@ -1,0 +1,222 @@
+#include "report.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "study.hpp"
+
+namespace tp::report {
+namespace {
+
+// The machine is described by the first sweep run: every probe writes the same context.
+std::string context_file(const Results& r) {
+    return read_sweep(r).front().name;
+}
+
+std::string kib(double v) {
+    return fmt::format("{:.1f}", v);
+}
+
+std::string optional_figure(const std::optional<double>& v, const char* format_spec) {
+    return v ? fmt::format(fmt::runtime(format_spec), *v) : "-";
+}
+
+Block claims_table(const std::vector<Claim>& claims) {
+    Table t;
+    t.header = {"#", "The article says", "Measured here", "Verdict", "Rule"};
+    t.numeric = {true, false, false, false, false};
+    t.verdict_column = 3;
+    for (std::size_t i = 0; i < claims.size(); ++i)
+        t.rows.push_back({std::to_string(i + 1), claims[i].article, claims[i].measured,
+                          verdict_name(claims[i].verdict), claims[i].rule});
+    return t;
+}
+
+std::string verdict_summary(const std::vector<Claim>& claims) {
+    auto count = [&](Verdict v) {
+        return std::count_if(claims.begin(), claims.end(),
+                             [v](const Claim& c) { return c.verdict == v; });
+    };
+    return fmt::format(
+        "{} claims of the article, each judged from the result files by the rule beside it: {} "
+        "hold, {} differ, {} do not apply on this machine.",
+        claims.size(), count(Verdict::holds), count(Verdict::differs),
+        count(Verdict::does_not_apply));
+}
+
+std::vector<Block> machine_section(const Results& r) {
+    const std::string f = context_file(r);
+    std::vector<Block> blocks;
+    blocks.push_back(Heading{2, "Machine"});
+    blocks.push_back(Bullets{{
+        fmt::format("host: {}", r.text(f, "/context/host")),
+        fmt::format("topology (hwloc): {}", r.text(f, "/context/topology/summary")),
+        fmt::format("CPU: {}", r.text(f, "/context/topology/cpu_model")),
+        fmt::format("kernel: {}", r.text(f, "/context/kernel")),
+        fmt::format("glibc: {}, page size {:.0f} B", r.text(f, "/context/glibc"),
+                    r.number(f, "/context/page_size")),
+        fmt::format("measured from: {}", r.text(f, "/context/time")),
+    }});
+    Table limits;
+    limits.header = {"limit", "in use", "ceiling", "unit", "enforced", "source"};
+    limits.numeric = {false, true, true, false, false, false};
+    const auto& readings = r.at(f, "/context/limits");
+    for (std::size_t i = 0; i < readings.size(); ++i) {
+        const std::string at = fmt::format("/context/limits/{}", i);
+        const auto ceiling = r.number_or_null(f, at + "/ceiling");
+        limits.rows.push_back(
+            {r.text(f, at + "/limit"), fmt::format("{:.0f}", r.number(f, at + "/current")),
+             ceiling ? fmt::format("{:.0f}", *ceiling) : "unlimited", r.text(f, at + "/unit"),
+             r.flag(f, at + "/enforced") ? "yes" : "no", r.text(f, at + "/source")});
+    }
+    blocks.push_back(Paragraph{
+        "The limits that can stop threads and connections, read by the probe at its start:"});
+    blocks.push_back(std::move(limits));
+    return blocks;
+}
+
+Table sweep_table(const Results& r) {
+    Table t;
+    t.header = {"stack",
+                "threads",
+                "VSZ/thread KiB",
+                "RSS/thread KiB",
+                "PTE/thread KiB",
+                "server RSS/thread KiB",
+                "kernel stack/task KiB",
+                "commit/task KiB",
+                "note"};
+    t.numeric = {false, true, true, true, true, true, true, true, false};
+    for (const auto& run : read_sweep(r))
+        t.rows.push_back({stack_label(run.stack_bytes, run.default_stack),
+                          fmt::format("{:.0f}", run.connections), kib(run.probe.vsz_per_thread_kib),
+                          kib(run.probe.rss_per_thread_kib), kib(run.probe.pte_per_thread_kib),
+                          kib(run.server.rss_per_thread_kib), kib(run.kernel_stack_per_task_kib),
+                          kib(run.commit_per_task_kib),
+                          run.other_activity ? "other activity in the system-wide figures" : ""});
+    return t;
+}
+
+Table models_table(const Results& r) {
+    Table t;
+    t.header = {"model", "p50 1 client ms", "p50 2 clients ms",
+                "ratio", "tiny requests/s", "during long request",
+                "drop"};
+    t.numeric = {false, true, true, true, true, true, true};
+    for (const auto& model : article_models()) {
+        const LatencyRun one = read_latency(r, model, 1), two = read_latency(r, model, 2);
+        const RateRun rate = read_rate(r, model);
+        t.rows.push_back(
+            {model, fmt::format("{:.1f}", one.p50_ms), fmt::format("{:.1f}", two.p50_ms),
+             fmt::format("x{:.2f}", two.p50_ms / one.p50_ms),
+             fmt::format("{:.0f}", rate.baseline_rps), optional_figure(rate.during_rps, "{:.0f}"),
+             optional_figure(rate.drop_percent, "-{:.1f}%")});
+    }
+    return t;
+}
+
+Table limits_table(const Results& r) {
+    Table t;
+    t.header = {"experiment", "stack",         "threads reached",
+                "stopped by", "binding limit", "evidence"};
+    t.numeric = {false, false, true, false, false, false};
+    for (const std::string name : {"limitprobe", "limitprobe-connections"})
+        for (const auto& l : read_thread_limits(r, name))
+            t.rows.push_back({name == "limitprobe" ? "threads" : "threads, each with a connection",
+                              l.stack, fmt::format("{:.0f}", l.threads), l.stopped_by,
+                              l.binding_limit, l.evidence});
+    return t;
+}
+
+Table depth_table(const Results& r) {
+    Table t;
+    t.header = {"stack", "levels", "frame B", "usable", "above first frame B", "ended by"};
+    t.numeric = {false, true, true, true, true, false};
+    for (const auto& d : read_stack_depths(r))
+        t.rows.push_back({d.label, fmt::format("{:.0f}", d.depth),
+                          fmt::format("{:.0f}", d.frame_bytes),
+                          fmt::format("{:.1f}%", 100 * d.usable_ratio),
+                          fmt::format("{:.0f}", d.above_first_frame_bytes), d.ended_by});
+    return t;
+}
+
+Table scale_table(const Results& r) {
+    Table t;
+    t.header = {"server",        "connections",           "server threads added",
+                "user KiB/conn", "kernel stack KiB/conn", "total KiB/conn"};
+    t.numeric = {false, true, true, true, true, true};
+    for (const std::string model : {"threads", "epoll"}) {
+        const ScaleRun s = read_scale(r, model);
+        t.rows.push_back({model, fmt::format("{:.0f}", s.connections),
+                          fmt::format("{:.0f}", s.server_threads_added),
+                          kib(s.user_kib_per_connection), kib(s.kernel_stack_kib_per_connection),
+                          kib(s.total_kib_per_connection())});
+    }
+    return t;
+}
+
+std::vector<Block> runs_section(const Results& r, const Versions& versions) {
+    std::vector<Block> blocks;
+    blocks.push_back(Heading{2, "What ran"});
+    double total = 0;
+    Table t;
+    t.header = {"experiment", "seconds", "exit", "command"};
+    t.numeric = {false, true, true, false};
+    for (const auto& run : r.experiments()) {
+        total += run.seconds;
+        t.rows.push_back({run.name, fmt::format("{:.2f}", run.seconds), std::to_string(run.status),
+                          run.command});
+    }
+    const std::string f = context_file(r);
+    blocks.push_back(Paragraph{fmt::format(
+        "{} experiments, {:.0f} s in all, one after another, by scripts/reproduce. threadprobe {}; "
+        "built with {}; figures by {}. Exit 1 means a probe reached a limit it was sent to find; "
+        "its results are still whole.",
+        r.experiments().size(), total, r.text(f, "/version"), versions.compiler,
+        versions.gnuplot)});
+    blocks.push_back(std::move(t));
+    return blocks;
+}
+
+}  // namespace
+
+Document build_report(const Results& r, const std::vector<Claim>& claims,
+                      const std::vector<DrawnFigure>& figures, const Versions& versions) {
+    const std::string f = context_file(r);
+    Document doc;
+    doc.title = fmt::format("threadprobe: A Tale of Two Concurrencies, measured on {}",
+                            r.text(f, "/context/host"));
+    auto add = [&](Block b) { doc.blocks.push_back(std::move(b)); };
+    add(Paragraph{fmt::format(
+        "David Beazley's \"A Tale of Two Concurrencies (Part 1)\" makes claims about threads, the "
+        "GIL, process pools and what a thread really costs. scripts/reproduce measured each one on "
+        "this machine ({}); every figure and verdict below is computed from the result files in "
+        "results/, none typed in.",
+        r.text(f, "/context/topology/summary"))});
+    add(Heading{2, "The article's claims"});
+    add(Paragraph{verdict_summary(claims)});
+    add(claims_table(claims));
+    for (auto& block : machine_section(r)) add(std::move(block));
+    add(Heading{2, "Figures"});
+    for (const auto& drawn : figures)
+        add(FigureBlock{drawn.figure.name, drawn.figure.title, drawn.figure.caption, drawn.svg});
+    add(Heading{2, "Tables"});
+    add(Heading{3, "What a connection thread costs (threadprobe)"});
+    add(Paragraph{
+        "Per-thread figures are slopes from the baseline to the plateau, probe side unless "
+        "named; kernel stack and commit charge are system-wide, per task added on both sides."});
+    add(sweep_table(r));
+    add(Heading{3, "Thread per connection against an event loop, at scale"});
+    add(scale_table(r));
+    add(Heading{3, "Every model under perf1 and perf2 (latencyprobe, rateprobe)"});
+    add(models_table(r));
+    add(Heading{3, "Where threads stop (limitprobe)"});
+    add(limits_table(r));
+    add(Heading{3, "Recursion depth per stack size (stackprobe)"});
+    add(depth_table(r));
+    for (auto& block : runs_section(r, versions)) add(std::move(block));
+    return doc;
+}
+
+}  // namespace tp::report

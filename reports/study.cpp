@@ -1,0 +1,209 @@
+#include "study.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace tp::report {
+namespace {
+
+SideMemory read_side(const Results& r, const std::string& name, const std::string& side) {
+    const std::string s = "/summary/" + side;
+    SideMemory m;
+    m.baseline_vsz_kib = r.number(name, s + "/baseline/vsz_kib");
+    m.baseline_rss_kib = r.number(name, s + "/baseline/rss_kib");
+    m.baseline_pte_kib = r.number(name, s + "/baseline/pte_kib");
+    m.plateau_vsz_kib = r.number(name, s + "/plateau/vsz_kib");
+    m.plateau_rss_kib = r.number(name, s + "/plateau/rss_kib");
+    m.plateau_pte_kib = r.number(name, s + "/plateau/pte_kib");
+    m.threads_added = r.number(name, s + "/threads_added");
+    m.vsz_per_thread_kib = r.number(name, s + "/vsz_per_thread_kib");
+    m.rss_per_thread_kib = r.number(name, s + "/rss_per_thread_kib");
+    m.pte_per_thread_kib = r.number(name, s + "/pte_per_thread_kib");
+    return m;
+}
+
+}  // namespace
+
+const std::vector<std::string>& article_models() {
+    static const std::vector<std::string> models = {"iterative", "threads", "gil",  "pool",
+                                                    "threshold", "prefork", "epoll"};
+    return models;
+}
+
+std::string stack_label(std::uint64_t stack_bytes, bool default_stack) {
+    const std::string size = stack_bytes % (1024 * 1024) == 0
+                                 ? fmt::format("{} MiB", stack_bytes / (1024 * 1024))
+                                 : fmt::format("{} KiB", stack_bytes / 1024);
+    return default_stack ? size + " (default)" : size;
+}
+
+ThreadRun read_thread_run(const Results& r, const std::string& name) {
+    ThreadRun run;
+    run.name = name;
+    run.stack_bytes = static_cast<std::uint64_t>(r.number(name, "/config/stack_bytes"));
+    run.default_stack = r.at(name, "/config/stack").is_string();
+    run.connections = r.number(name, "/summary/connections");
+    run.probe = read_side(r, name, "probe");
+    run.server = read_side(r, name, "server");
+    run.kernel_stack_per_task_kib = r.number(name, "/summary/system/kernel_stack_per_task_kib");
+    run.commit_per_task_kib = r.number(name, "/summary/system/commit_per_task_kib");
+    run.other_activity = r.flag(name, "/summary/system/other_activity");
+    return run;
+}
+
+std::vector<ThreadRun> read_sweep(const Results& r) {
+    std::vector<ThreadRun> sweep;
+    for (const auto& name : r.names_starting_with("threadprobe-"))
+        sweep.push_back(read_thread_run(r, name));
+    if (sweep.empty())
+        throw ResultsError(fmt::format("{}: no threadprobe-*.json results", r.origin()));
+    std::sort(sweep.begin(), sweep.end(), [](const ThreadRun& a, const ThreadRun& b) {
+        return std::tie(a.stack_bytes, a.connections) < std::tie(b.stack_bytes, b.connections);
+    });
+    return sweep;
+}
+
+std::vector<ThreadRun> largest_per_stack(const std::vector<ThreadRun>& sweep) {
+    std::vector<ThreadRun> largest;
+    for (const auto& run : sweep) {
+        if (!largest.empty() && largest.back().stack_bytes == run.stack_bytes)
+            largest.back() = run;  // sorted by connections within a stack
+        else
+            largest.push_back(run);
+    }
+    return largest;
+}
+
+ThreadRun sweep_run(const Results& r, const std::string& stack, int connections) {
+    return read_thread_run(r, fmt::format("threadprobe-{}-{}", stack, connections));
+}
+
+ScaleRun read_scale(const Results& r, const std::string& model) {
+    const std::string name = "scale-" + model;
+    const ThreadRun run = read_thread_run(r, name);
+    ScaleRun s;
+    s.model = model;
+    s.connections = run.connections;
+    s.server_threads_added = run.server.threads_added;
+    if (run.connections <= 0)
+        throw ResultsError(fmt::format("{}/{}.json: no connection was up", r.origin(), name));
+    // Whole-process growth over connections: right for one event-loop thread and for a
+    // thread per connection alike.
+    s.user_kib_per_connection = (run.server.plateau_rss_kib - run.server.baseline_rss_kib +
+                                 run.server.plateau_pte_kib - run.server.baseline_pte_kib) /
+                                run.connections;
+    s.kernel_stack_kib_per_connection =
+        run.kernel_stack_per_task_kib * run.server.threads_added / run.connections;
+    return s;
+}
+
+LatencyRun read_latency(const Results& r, const std::string& model, int clients) {
+    const std::string name = fmt::format("latency-{}-{}", model, clients);
+    LatencyRun run;
+    run.model = model;
+    run.clients = clients;
+    run.n = r.number(name, "/config/n");
+    run.p50_ms = r.number(name, "/summary/overall/p50_ms");
+    const auto& per_client = r.at(name, "/summary/clients");
+    for (std::size_t i = 0; i < per_client.size(); ++i)
+        run.latencies_ms.push_back(
+            r.numbers(name, fmt::format("/summary/clients/{}/latencies_ms", i)));
+    if (static_cast<int>(run.latencies_ms.size()) != clients)
+        throw ResultsError(fmt::format("{}/{}.json: /summary/clients has {} clients, not {}",
+                                       r.origin(), name, run.latencies_ms.size(), clients));
+    return run;
+}
+
+Serialisation read_serialisation(const LatencyRun& run) {
+    Serialisation s;
+    if (run.latencies_ms.size() < 2 || run.latencies_ms[0].empty() || run.latencies_ms[1].empty())
+        return s;
+    // The client whose first reply came back sooner was served first.
+    const bool first_is_0 = run.latencies_ms[0].front() <= run.latencies_ms[1].front();
+    const auto& first = run.latencies_ms[first_is_0 ? 0 : 1];
+    const auto& second = run.latencies_ms[first_is_0 ? 1 : 0];
+    s.second_first_reply_ms = second.front();
+    for (double ms : first) s.first_session_ms += ms;
+    return s;
+}
+
+RateRun read_rate(const Results& r, const std::string& model) {
+    const std::string name = "rate-" + model;
+    RateRun run;
+    run.model = model;
+    run.interfere_n = r.number(name, "/config/interfere/n");
+    run.duration_s = r.number(name, "/config/duration_s");
+    run.baseline_rps = r.number(name, "/summary/baseline_rps");
+    run.during_rps = r.number_or_null(name, "/summary/during_rps");
+    run.drop_percent = r.number_or_null(name, "/summary/drop_percent");
+    run.window_start_s = r.number(name, "/summary/interference_start_s");
+    run.window_end_s = r.number_or_null(name, "/summary/interference_end_s");
+    const auto& readings = r.at(name, "/summary/readings");
+    for (std::size_t i = 1; i < readings.size(); ++i) {
+        const std::string at = fmt::format("/summary/readings/{}", i);
+        const std::string before = fmt::format("/summary/readings/{}", i - 1);
+        const double dt = r.number(name, at + "/t_s") - r.number(name, before + "/t_s");
+        if (dt <= 0) continue;
+        run.timeline.push_back(
+            {r.number(name, at + "/t_s"),
+             (r.number(name, at + "/answered") - r.number(name, before + "/answered")) / dt});
+    }
+    return run;
+}
+
+std::vector<StackDepth> read_stack_depths(const Results& r) {
+    std::vector<StackDepth> depths;
+    const auto& rows = r.at("stackprobe", "/results");
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const std::string at = fmt::format("/results/{}", i);
+        StackDepth d;
+        d.label = r.text("stackprobe", at + "/requested");
+        d.stack_bytes = static_cast<std::uint64_t>(r.number("stackprobe", at + "/stack_bytes"));
+        d.depth = r.number("stackprobe", at + "/max_depth");
+        d.frame_bytes = r.number("stackprobe", at + "/frame_bytes");
+        d.usable_ratio = r.number("stackprobe", at + "/usable_ratio");
+        d.above_first_frame_bytes = r.number("stackprobe", at + "/above_first_frame_bytes");
+        d.descriptor_bytes = r.number("stackprobe", at + "/descriptor_bytes");
+        d.ended_by = r.text("stackprobe", at + "/ended_by");
+        depths.push_back(d);
+    }
+    if (depths.empty())
+        throw ResultsError(fmt::format("{}/stackprobe.json: /results is empty", r.origin()));
+    return depths;
+}
+
+Paging read_paging(const Results& r) {
+    Paging p;
+    p.page_bytes = r.number("stackprobe", "/paging/page_bytes");
+    p.step_bytes = r.number("stackprobe", "/paging/rss_step_bytes");
+    p.stack_bytes = r.number("stackprobe", "/paging/stack_bytes");
+    const auto& samples = r.at("stackprobe", "/paging/samples");
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+        const std::string at = fmt::format("/paging/samples/{}", i);
+        p.samples.push_back({r.number("stackprobe", at + "/depth_bytes") / 1024,
+                             r.number("stackprobe", at + "/rss_kib")});
+    }
+    return p;
+}
+
+std::vector<ThreadLimit> read_thread_limits(const Results& r, const std::string& name) {
+    std::vector<ThreadLimit> limits;
+    const auto& rows = r.at(name, "/results");
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const std::string at = fmt::format("/results/{}", i);
+        ThreadLimit l;
+        l.stack = stack_label(static_cast<std::uint64_t>(r.number(name, at + "/stack_bytes")),
+                              r.flag(name, at + "/default_stack"));
+        l.threads = r.number(name, at + "/threads_reached");
+        l.stopped_by = r.text(name, at + "/stopped_by");
+        l.binding_limit = r.text_or_null(name, at + "/binding_limit");
+        l.evidence = r.text_or_null(name, at + "/evidence");
+        limits.push_back(l);
+    }
+    if (limits.empty())
+        throw ResultsError(fmt::format("{}/{}.json: /results is empty", r.origin(), name));
+    return limits;
+}
+
+}  // namespace tp::report

@@ -1,0 +1,124 @@
+// The figures the report is made of, derived from the result files: each experiment's
+// numbers in the shape the claims, tables and plots need. Nothing here is typed in; every
+// value comes from a result file through Results, which names the file and key it misses.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "results.hpp"
+
+namespace tp::report {
+
+// The concurrency models, in the article's order.
+const std::vector<std::string>& article_models();
+
+// One process's memory at the baseline and at the plateau of a threadprobe run (KiB).
+struct SideMemory {
+    double baseline_vsz_kib = 0, baseline_rss_kib = 0, baseline_pte_kib = 0;
+    double plateau_vsz_kib = 0, plateau_rss_kib = 0, plateau_pte_kib = 0;
+    double threads_added = 0;
+    double vsz_per_thread_kib = 0, rss_per_thread_kib = 0, pte_per_thread_kib = 0;
+};
+
+// One threadprobe run: N connection threads at one stack size.
+struct ThreadRun {
+    std::string name;  // the result file, without .json
+    std::uint64_t stack_bytes = 0;
+    bool default_stack = false;
+    double connections = 0;
+    SideMemory probe, server;
+    double kernel_stack_per_task_kib = 0;
+    double commit_per_task_kib = 0;
+    bool other_activity = false;  // the machine's task count moved by more than the probe's
+};
+
+std::string stack_label(std::uint64_t stack_bytes, bool default_stack);
+
+ThreadRun read_thread_run(const Results& results, const std::string& name);
+// Every "threadprobe-*" run, ordered by stack size, then connections.
+std::vector<ThreadRun> read_sweep(const Results& results);
+// The run with the most connections for each stack size, in stack order.
+std::vector<ThreadRun> largest_per_stack(const std::vector<ThreadRun>& sweep);
+// The sweep's run at `stack` (as scripts/reproduce names it: 64k, default) with exactly
+// `connections`; throws naming the file when that run is missing.
+ThreadRun sweep_run(const Results& results, const std::string& stack, int connections);
+
+// Server memory per connection at the scale run: user memory (RSS + page tables) from the
+// server's own /proc, kernel stack per task the server added.
+struct ScaleRun {
+    std::string model;
+    double connections = 0;
+    double server_threads_added = 0;
+    double user_kib_per_connection = 0;
+    double kernel_stack_kib_per_connection = 0;
+    double total_kib_per_connection() const {
+        return user_kib_per_connection + kernel_stack_kib_per_connection;
+    }
+};
+ScaleRun read_scale(const Results& results, const std::string& model);
+
+struct LatencyRun {
+    std::string model;
+    int clients = 0;
+    double n = 0;
+    double p50_ms = 0;
+    std::vector<std::vector<double>> latencies_ms;  // per client, in order
+};
+LatencyRun read_latency(const Results& results, const std::string& model, int clients);
+
+// How long the client served second waited for its first reply, against the whole session
+// of the client served first: a server that serves one client at a time makes the first
+// at least as long as the second.
+struct Serialisation {
+    double second_first_reply_ms = 0;
+    double first_session_ms = 0;
+    bool serialised() const { return second_first_reply_ms >= 0.8 * first_session_ms; }
+};
+Serialisation read_serialisation(const LatencyRun& two_clients);
+
+struct RatePoint {
+    double t_s = 0;
+    double rps = 0;
+};
+struct RateRun {
+    std::string model;
+    double interfere_n = 0;
+    double baseline_rps = 0;
+    std::optional<double> during_rps, drop_percent;
+    double window_start_s = 0;
+    std::optional<double> window_end_s;  // none: the long request outlived the run
+    double duration_s = 0;
+    std::vector<RatePoint> timeline;  // requests/s between successive readings
+};
+RateRun read_rate(const Results& results, const std::string& model);
+
+struct StackDepth {
+    std::string label;
+    std::uint64_t stack_bytes = 0;
+    double depth = 0, frame_bytes = 0, usable_ratio = 0, above_first_frame_bytes = 0;
+    double descriptor_bytes = 0;
+    std::string ended_by;
+};
+std::vector<StackDepth> read_stack_depths(const Results& results);
+
+struct PagingStep {
+    double depth_kib = 0;
+    double resident_kib = 0;
+};
+struct Paging {
+    double page_bytes = 0, step_bytes = 0, stack_bytes = 0;
+    std::vector<PagingStep> samples;
+};
+Paging read_paging(const Results& results);
+
+struct ThreadLimit {
+    std::string stack;
+    double threads = 0;
+    std::string stopped_by, binding_limit, evidence;
+};
+std::vector<ThreadLimit> read_thread_limits(const Results& results, const std::string& name);
+
+}  // namespace tp::report
