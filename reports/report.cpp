@@ -48,16 +48,7 @@ std::string verdict_summary(const std::vector<Claim>& claims) {
 std::vector<Block> machine_section(const Results& r) {
     const std::string f = context_file(r);
     std::vector<Block> blocks;
-    blocks.push_back(Heading{2, "Machine"});
-    blocks.push_back(Bullets{{
-        fmt::format("host: {}", r.text(f, "/context/host")),
-        fmt::format("topology (hwloc): {}", r.text(f, "/context/topology/summary")),
-        fmt::format("CPU: {}", r.text(f, "/context/topology/cpu_model")),
-        fmt::format("kernel: {}", r.text(f, "/context/kernel")),
-        fmt::format("glibc: {}, page size {:.0f} B", r.text(f, "/context/glibc"),
-                    r.number(f, "/context/page_size")),
-        fmt::format("measured from: {}", r.text(f, "/context/time")),
-    }});
+    blocks.push_back(Heading{2, "Machine limits"});
     Table limits;
     limits.header = {"limit", "in use", "ceiling", "unit", "enforced", "source"};
     limits.numeric = {false, true, true, false, false, false};
@@ -156,25 +147,42 @@ Table scale_table(const Results& r) {
     return t;
 }
 
-std::vector<Block> runs_section(const Results& r, const Versions& versions) {
+double total_seconds(const Results& r) {
+    double total = 0;
+    for (const auto& run : r.experiments()) total += run.seconds;
+    return total;
+}
+
+// The header: what ran, where, with what, for how long; the details follow further down.
+Block header(const Results& r, const RunInfo& info) {
+    const std::string f = context_file(r);
+    return Bullets{{
+        fmt::format("run: {}, {} experiments, {:.0f} s, measured from {}", info.invocation,
+                    r.experiments().size(), total_seconds(r), r.text(f, "/context/time")),
+        fmt::format("machine: {} ({}), {}", r.text(f, "/context/host"),
+                    r.text(f, "/context/topology/summary"),
+                    r.text(f, "/context/topology/cpu_model")),
+        fmt::format("system: {}, glibc {}, page size {:.0f} B", r.text(f, "/context/kernel"),
+                    r.text(f, "/context/glibc"), r.number(f, "/context/page_size")),
+        fmt::format("versions: threadprobe {} built with {}; figures by {}", r.text(f, "/version"),
+                    info.compiler, info.gnuplot),
+    }};
+}
+
+std::vector<Block> runs_section(const Results& r) {
     std::vector<Block> blocks;
     blocks.push_back(Heading{2, "What ran"});
-    double total = 0;
     Table t;
     t.header = {"experiment", "seconds", "exit", "command"};
     t.numeric = {false, true, true, false};
-    for (const auto& run : r.experiments()) {
-        total += run.seconds;
+    for (const auto& run : r.experiments())
         t.rows.push_back({run.name, fmt::format("{:.2f}", run.seconds), std::to_string(run.status),
                           run.command});
-    }
-    const std::string f = context_file(r);
     blocks.push_back(Paragraph{fmt::format(
-        "{} experiments, {:.0f} s in all, one after another, by scripts/reproduce. threadprobe {}; "
-        "built with {}; figures by {}. Exit 1 means a probe reached a limit it was sent to find; "
-        "its results are still whole.",
-        r.experiments().size(), total, r.text(f, "/version"), versions.compiler,
-        versions.gnuplot)});
+        "{} experiments, {:.0f} s in all, one after another. Exit 1 means a probe reached a limit "
+        "it was sent to find; its results are still whole. Each experiment's table is in "
+        "results/NAME.txt beside its JSON.",
+        r.experiments().size(), total_seconds(r))});
     blocks.push_back(std::move(t));
     return blocks;
 }
@@ -182,18 +190,18 @@ std::vector<Block> runs_section(const Results& r, const Versions& versions) {
 }  // namespace
 
 Document build_report(const Results& r, const std::vector<Claim>& claims,
-                      const std::vector<DrawnFigure>& figures, const Versions& versions) {
+                      const std::vector<DrawnFigure>& figures, const RunInfo& info) {
     const std::string f = context_file(r);
     Document doc;
     doc.title = fmt::format("threadprobe: A Tale of Two Concurrencies, measured on {}",
                             r.text(f, "/context/host"));
     auto add = [&](Block b) { doc.blocks.push_back(std::move(b)); };
-    add(Paragraph{fmt::format(
+    add(Paragraph{
         "David Beazley's \"A Tale of Two Concurrencies (Part 1)\" makes claims about threads, the "
         "GIL, process pools and what a thread really costs. scripts/reproduce measured each one on "
-        "this machine ({}); every figure and verdict below is computed from the result files in "
-        "results/, none typed in.",
-        r.text(f, "/context/topology/summary"))});
+        "this machine; every figure and verdict below is computed from the result files in "
+        "results/, none typed in."});
+    add(header(r, info));
     add(Heading{2, "The article's claims"});
     add(Paragraph{verdict_summary(claims)});
     add(claims_table(claims));
@@ -215,7 +223,7 @@ Document build_report(const Results& r, const std::vector<Claim>& claims,
     add(limits_table(r));
     add(Heading{3, "Recursion depth per stack size (stackprobe)"});
     add(depth_table(r));
-    for (auto& block : runs_section(r, versions)) add(std::move(block));
+    for (auto& block : runs_section(r)) add(std::move(block));
     return doc;
 }
 

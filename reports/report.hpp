@@ -17,12 +17,14 @@ struct DrawnFigure {
     std::string svg;
 };
 
-struct Versions {
-    std::string gnuplot;
-    std::string compiler;
+// What the result files cannot say about themselves.
+struct RunInfo {
+    std::string invocation;  // the command that ran the experiments
+    std::string gnuplot;     // gnuplot's version line
+    std::string compiler;    // what built the programs
 };
 
 Document build_report(const Results& results, const std::vector<Claim>& claims,
-                      const std::vector<DrawnFigure>& figures, const Versions& versions);
+                      const std::vector<DrawnFigure>& figures, const RunInfo& info);
 
 }  // namespace tp::report

@@ -21,12 +21,13 @@ namespace fs = std::filesystem;
 
 int run(int argc, char** argv) {
     namespace po = tp::po;
-    std::string results_dir, out_dir;
+    std::string results_dir, out_dir, invocation = "scripts/reproduce";
     po::options_description options("options");
     // clang-format off
     options.add_options()
         ("results", po::value(&results_dir)->value_name("DIR")->required(), "the results folder scripts/reproduce wrote")
-        ("out", po::value(&out_dir)->value_name("DIR"), "where report.md, report.html and figures/ go (default: the results folder's parent)");
+        ("out", po::value(&out_dir)->value_name("DIR"), "where report.md, report.html and figures/ go (default: the results folder's parent)")
+        ("invocation", po::value(&invocation)->value_name("TEXT"), "the command that ran the experiments, for the report's header (default: scripts/reproduce)");
     // clang-format on
     po::variables_map vm;
     if (const auto done = tp::parse_command_line("tpreport", "--results DIR [--out DIR]", options,
@@ -42,8 +43,8 @@ int run(int argc, char** argv) {
         std::string svg = tp::report::render_svg(figure.script, figure.width, figure.height);
         figures.push_back({std::move(figure), std::move(svg)});
     }
-    const tp::report::Versions versions{tp::report::gnuplot_version(), THREADPROBE_COMPILER};
-    const auto doc = tp::report::build_report(results, claims, figures, versions);
+    const tp::report::RunInfo info{invocation, tp::report::gnuplot_version(), THREADPROBE_COMPILER};
+    const auto doc = tp::report::build_report(results, claims, figures, info);
 
     // Every file is created beside its final name first, and renamed into place only once
     // all of them have been made.
