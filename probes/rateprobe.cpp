@@ -73,10 +73,12 @@ void summarize_rates(RateProbeResult& r) {
         return;
     }
     r.baseline_rps = rate(warm, std::max(*r.interference_start_s, warm)).value_or(0);
-    if (!r.interference_end_s) return;
+    // A long request still running when the run ends interfered until the end: its window
+    // is measured all the same, only the recovery cannot be.
+    const double window_end = r.interference_end_s.value_or(end);
     // Readings strictly inside the interference where there are two; else the bracketing
     // ones, which take in a little of the time around it.
-    double from = *r.interference_start_s, to = *r.interference_end_s;
+    double from = *r.interference_start_s, to = window_end;
     std::vector<double> inside;
     for (const auto& reading : x)
         if (reading.t_s >= from && reading.t_s <= to) inside.push_back(reading.t_s);
@@ -87,6 +89,7 @@ void summarize_rates(RateProbeResult& r) {
     r.during_rps = rate(from, to);
     if (r.during_rps && r.baseline_rps > 0)
         r.drop_percent = 100.0 * (1.0 - *r.during_rps / r.baseline_rps);
+    if (!r.interference_end_s) return;
     for (std::size_t i = 1; i < x.size(); ++i) {
         if (x[i - 1].t_s < *r.interference_end_s) continue;
         const double dt = x[i].t_s - x[i - 1].t_s;

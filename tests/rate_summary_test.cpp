@@ -42,6 +42,18 @@ TEST_CASE("a collapse during the long request and the recovery after it", "[rate
     CHECK(*r.recover_s <= 0.2);
 }
 
+TEST_CASE("a long request that outlives the run is measured to the end", "[rateprobe]") {
+    // The pool's shape on two cores: 20000/s, then 12000/s from 1.0 s until the run ends.
+    auto r = timeline(3, [](double t) { return t >= 1.0 ? 12000.0 : 20000.0; });
+    r.interference_start_s = 1.0;
+    tp::summarize_rates(r);
+    REQUIRE(r.during_rps);
+    CHECK(*r.during_rps == Approx(12000).epsilon(0.02));
+    REQUIRE(r.drop_percent);
+    CHECK(*r.drop_percent == Approx(40).epsilon(0.05));
+    CHECK_FALSE(r.recover_s);  // it never ended, so nothing recovered
+}
+
 TEST_CASE("interference strings: N@TIME", "[rateprobe]") {
     const auto i = tp::parse_interference("40@2s");
     CHECK(i.n == 40);
