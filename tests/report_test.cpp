@@ -2,6 +2,7 @@
 // (tests/fixtures/report, from a scripts/reproduce --quick run).
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -159,4 +160,27 @@ TEST_CASE("the renderings carry the blocks, the HTML page stands alone", "[repor
                          Catch::Contains("xlink:href='#fig-gpPt0'"));
     CHECK_THAT(html, !Catch::Contains("<?xml"));
     CHECK_THAT(html, !Catch::Contains("src=") && !Catch::Contains("<link"));
+}
+
+TEST_CASE("gnuplot draws SVG, and says why when it cannot", "[report]") {
+    const std::string svg = tp::report::render_svg("plot x*x title 'square'", 320, 200);
+    CHECK_THAT(svg, Catch::Contains("<svg") && Catch::Contains("</svg>"));
+    CHECK_THAT(svg, Catch::Contains("width=\"320\"") && Catch::Contains("height=\"200\""));
+
+    SECTION("a script gnuplot rejects: its own error line") {
+        CHECK_THROWS_WITH(tp::report::render_svg("plot $nowhere using 1:2", 320, 200),
+                          Catch::StartsWith("gnuplot failed") && Catch::Contains("nowhere"));
+    }
+    SECTION("no gnuplot on the PATH: how to get it") {
+        const std::string path = std::getenv("PATH");
+        ::setenv("PATH", "/nonexistent", 1);
+        std::string error;
+        try {
+            tp::report::render_svg("plot x", 320, 200);
+        } catch (const tp::report::GnuplotError& e) {
+            error = e.what();
+        }
+        ::setenv("PATH", path.c_str(), 1);
+        CHECK_THAT(error, Catch::Contains("cannot run gnuplot") && Catch::Contains("gnuplot-nox"));
+    }
 }
