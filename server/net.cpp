@@ -49,7 +49,9 @@ Endpoint parse_endpoint(std::string_view text) {
     std::string host(text.substr(0, colon));
     if (host == "localhost") host = "127.0.0.1";
     in_addr addr{};
-    if (::inet_pton(AF_INET, host.c_str(), &addr) != 1)
+    // inet_pton reads up to the first NUL, so "127.0.0.1\0junk" would pass for 127.0.0.1 while
+    // the host kept for messages says otherwise.
+    if (host.find('\0') != std::string::npos || ::inet_pton(AF_INET, host.c_str(), &addr) != 1)
         throw std::invalid_argument(
             fmt::format("'{}' is not an IPv4 address (threadprobe talks to 127.0.0.1)", host));
     return {std::move(host), static_cast<std::uint16_t>(port)};

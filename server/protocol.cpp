@@ -50,15 +50,17 @@ ParseEvent parse_request(std::string_view line, unsigned max_n) {
     if (line.empty() || !std::all_of(line.begin(), line.end(), is_digit))
         return ParseEvent::failure(RequestError::not_a_number);
 
-    // Saturates instead of overflowing: all that matters above max_n is that it is above.
-    unsigned value = 0;
+    // Stops as soon as it is above max_n: all that matters then is that it is above. Counted in
+    // 64 bits, where ten times any unsigned max_n plus a digit still fits, so no max_n the
+    // caller passes can make it wrap round to a small number.
+    std::uint64_t value = 0;
     for (const char c : line) {
-        value = value * 10 + static_cast<unsigned>(c - '0');
+        value = value * 10 + static_cast<std::uint64_t>(c - '0');
         if (value > max_n) break;
     }
     if (negative && value != 0) return ParseEvent::failure(RequestError::negative);  // "-0" is 0
     if (value > max_n) return ParseEvent::failure(RequestError::above_max_n);
-    return ParseEvent::request(value);
+    return ParseEvent::request(static_cast<unsigned>(value));
 }
 
 RequestParser::RequestParser(const ProtocolLimits& limits) : limits_(limits) {

@@ -60,7 +60,8 @@ struct ParseEvent {
     bool is_request() const { return kind == Kind::request; }
 };
 
-// One line's worth of text, without its '\n', to a request or an error.
+// One line's worth of text, without its '\n', to a request or an error. Any max_n is honoured
+// exactly, however many digits the line has.
 ParseEvent parse_request(std::string_view line, unsigned max_n);
 
 // Splits a byte stream into lines, holding at most max_line bytes of an unterminated one.

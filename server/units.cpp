@@ -16,17 +16,27 @@ std::string lower(std::string_view s) {
     return out;
 }
 
-// Splits "64KiB" into digits "64" and unit "kib", trimming surrounding blanks.
+bool is_blank(char c) {
+    return std::isspace(static_cast<unsigned char>(c)) != 0;
+}
+
+std::string_view trim(std::string_view text) {
+    while (!text.empty() && is_blank(text.front())) text.remove_prefix(1);
+    while (!text.empty() && is_blank(text.back())) text.remove_suffix(1);
+    return text;
+}
+
+// Splits "64KiB" into digits "64" and unit "KiB" (as written, for messages) and "kib" (to
+// compare), trimming blanks around the value and between number and unit: "64 KiB" is how
+// format_size prints a size, so what a program shows can be typed back.
 struct NumberAndUnit {
     std::string_view number;
+    std::string_view unit_as_written;
     std::string unit;
 };
 
 NumberAndUnit split(std::string_view text, bool allow_fraction) {
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
-        text.remove_prefix(1);
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
-        text.remove_suffix(1);
+    text = trim(text);
     if (text.empty()) throw UnitError("empty value");
     if (text.front() == '-') throw UnitError(fmt::format("'{}' is negative", text));
     std::size_t end = 0;
@@ -44,13 +54,14 @@ NumberAndUnit split(std::string_view text, bool allow_fraction) {
     }
     if (end == 0 || text.substr(0, end) == ".")
         throw UnitError(fmt::format("'{}' does not start with a number", text));
-    return {text.substr(0, end), lower(text.substr(end))};
+    const std::string_view unit = trim(text.substr(end));
+    return {text.substr(0, end), unit, lower(unit)};
 }
 
 }  // namespace
 
 std::uint64_t parse_size(std::string_view text) {
-    const auto [number, unit] = split(text, false);
+    const auto [number, unit_as_written, unit] = split(text, false);
     std::uint64_t value = 0;
     const auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
     if (ec == std::errc::result_out_of_range)
@@ -72,7 +83,7 @@ std::uint64_t parse_size(std::string_view text) {
                                     number, number));
     } else {
         throw UnitError(fmt::format("'{}' has an unknown unit '{}' (use k, m, g or KiB, MiB, GiB)",
-                                    text, text.substr(number.size())));
+                                    text, unit_as_written));
     }
     if (shift > 0 && value > (UINT64_MAX >> shift))
         throw UnitError(fmt::format("'{}' is too large", text));
@@ -80,11 +91,21 @@ std::uint64_t parse_size(std::string_view text) {
 }
 
 std::chrono::nanoseconds parse_duration(std::string_view text) {
-    const auto [number, unit] = split(text, true);
+    const auto [number, unit_as_written, unit] = split(text, true);
     double value = 0;
     const auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
-    if (ec != std::errc() || ptr != number.data() + number.size())
+    if ((ec != std::errc() && ec != std::errc::result_out_of_range) ||
+        ptr != number.data() + number.size())
         throw UnitError(fmt::format("'{}' is not a duration", text));
+    if (ec == std::errc::result_out_of_range) {
+        // Beyond what a double holds, one way or the other (from_chars then leaves value
+        // alone): a whole part above zero means far longer than the limit below, none means
+        // far shorter than a nanosecond.
+        const std::string_view whole = number.substr(0, number.find('.'));
+        if (whole.find_first_not_of('0') != std::string_view::npos)
+            throw UnitError(fmt::format("'{}' is too long (at most a week)", text));
+        value = 0;
+    }
 
     double ns_per_unit = 0;
     if (unit == "ns") {
@@ -101,7 +122,7 @@ std::chrono::nanoseconds parse_duration(std::string_view text) {
         ns_per_unit = 3600e9;
     } else {
         throw UnitError(fmt::format("'{}' has an unknown unit '{}' (use ns, us, ms, s, min, h)",
-                                    text, text.substr(number.size())));
+                                    text, unit_as_written));
     }
     const double ns = value * ns_per_unit;
     // A week is far beyond any probe phase; above it the value is a typo, and above ~292 years
@@ -114,13 +135,15 @@ std::chrono::nanoseconds parse_duration(std::string_view text) {
 std::string format_size(std::uint64_t bytes) {
     constexpr std::array<const char*, 4> units = {"B", "KiB", "MiB", "GiB"};
     std::size_t i = 0;
-    double value = static_cast<double>(bytes);
-    while (i + 1 < units.size() && value >= 1024 && std::fmod(value, 1024) == 0) {
+    // In integers: a double has 53 bits, and above 2^53 every value it holds is a multiple of
+    // 1024, which would print sizes that are not exact as if they were.
+    std::uint64_t value = bytes;
+    while (i + 1 < units.size() && value >= 1024 && value % 1024 == 0) {
         value /= 1024;
         ++i;
     }
     if (i == 0 && bytes >= 1024) return format_kib(static_cast<double>(bytes) / 1024);
-    return fmt::format("{:.0f} {}", value, units[i]);
+    return fmt::format("{} {}", value, units[i]);
 }
 
 std::string format_kib(double kib) {

@@ -1,6 +1,7 @@
 #include "protocol.hpp"
 
 #include <catch2/catch.hpp>
+#include <climits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -149,6 +150,14 @@ TEST_CASE("a line over the limit is an error, then the connection closes", "[pro
         tp::RequestParser other(small);
         CHECK(feed(other, "12345", small) == "error: request longer than 4 bytes\n<close>\n");
     }
+}
+
+TEST_CASE("numbers beyond unsigned are above any max_n, never wrapped round", "[protocol]") {
+    // 2^32 once read as 0, and 10 * (2^32 - 1) as 4294967286, with a max_n of UINT_MAX.
+    CHECK(reply_to("4294967295", UINT_MAX) == "n=4294967295");
+    CHECK(reply_to("4294967296", UINT_MAX) == "error: n above the limit of 4294967295\n");
+    CHECK(reply_to("42949672950", UINT_MAX) == "error: n above the limit of 4294967295\n");
+    CHECK(reply_to("99999999999999999999999999", 92) == "error: n above the limit of 92\n");
 }
 
 TEST_CASE("limits the parser cannot honour are refused", "[protocol]") {
