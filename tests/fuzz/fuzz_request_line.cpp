@@ -1,0 +1,10 @@
+// libFuzzer target: One request line through parse_request, at every max_n boundary.
+// The checks live in fuzz_entries.cpp, shared with the regression replay of the corpus.
+#include <cstddef>
+#include <cstdint>
+
+#include "fuzz_entries.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    return tp::fuzz::run_or_abort(tp::fuzz::request_line, data, size);
+}
