@@ -68,6 +68,20 @@ void validate(boost::any& out, const std::vector<std::string>& values, Duration*
     }
 }
 
+void validate(boost::any& out, const std::vector<std::string>& values, OptionalDuration*, int) {
+    const std::string& token = po::validators::get_single_string(values);
+    if (token == "none" || token == "off") {
+        out = OptionalDuration{};
+        return;
+    }
+    try {
+        const std::chrono::nanoseconds d = parse_duration(token);
+        out = d == std::chrono::nanoseconds::zero() ? OptionalDuration{} : OptionalDuration{d};
+    } catch (const UnitError& e) {
+        throw InvalidValue(fmt::format("{} (or 'none')", e.what()));
+    }
+}
+
 void validate(boost::any& out, const std::vector<std::string>& values, Count*, int) {
     const std::string& token = po::validators::get_single_string(values);
     std::uint64_t value = 0;
@@ -90,6 +104,10 @@ std::string describe(const StackSize& s) {
 
 std::string describe(const Duration& d) {
     return format_duration(d.value);
+}
+
+std::string describe(const OptionalDuration& d) {
+    return d.value ? format_duration(*d.value) : std::string("none");
 }
 
 std::string describe(const StackSizeList& list) {

@@ -42,15 +42,22 @@ struct Duration {
     std::chrono::nanoseconds value{};
 };
 
+// A time limit that can be switched off: a Duration, or "none", "off" or 0 for no limit.
+struct OptionalDuration {
+    std::optional<std::chrono::nanoseconds> value;  // empty: no limit
+};
+
 void validate(boost::any& out, const std::vector<std::string>& values, ByteSize*, int);
 void validate(boost::any& out, const std::vector<std::string>& values, StackSize*, int);
 void validate(boost::any& out, const std::vector<std::string>& values, Duration*, int);
+void validate(boost::any& out, const std::vector<std::string>& values, OptionalDuration*, int);
 void validate(boost::any& out, const std::vector<std::string>& values, Count*, int);
 void validate(boost::any& out, const std::vector<std::string>& values, StackSizeList*, int);
 
 // Text for defaults shown in --help.
 std::string describe(const StackSize& s);
 std::string describe(const Duration& d);
+std::string describe(const OptionalDuration& d);
 std::string describe(const StackSizeList& list);
 
 // A value that parsed but is unusable ("--touch larger than --stack"): exit 2 like a parse error.

@@ -2,10 +2,12 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include <array>
 #include <cerrno>
+#include <optional>
 #include <string_view>
 
 #include "fib.hpp"
@@ -37,16 +39,52 @@ Wait wait_readable(int fd, int stop_fd, const timespec* timeout) {
 }
 
 timespec to_timespec(std::chrono::nanoseconds d) {
+    if (d < std::chrono::nanoseconds::zero()) d = std::chrono::nanoseconds::zero();
     const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(d);
     return {static_cast<time_t>(seconds.count()), static_cast<long>((d - seconds).count())};
 }
 
-void serve_echo(int fd, int stop_fd) {
+using Clock = std::chrono::steady_clock;
+
+// --idle-timeout: when the connection is closed unless a request completes first.
+class IdleDeadline {
+  public:
+    explicit IdleDeadline(std::chrono::nanoseconds timeout) : timeout_(timeout) { restart(); }
+
+    bool on() const { return timeout_ > std::chrono::nanoseconds::zero(); }
+    void restart() {
+        if (on()) at_ = Clock::now() + timeout_;
+    }
+    Clock::time_point at() const { return at_; }
+    bool passed() const { return on() && Clock::now() >= at_; }
+
+  private:
+    std::chrono::nanoseconds timeout_;
+    Clock::time_point at_{};
+};
+
+// Waits for input until `idle` passes (if on) or, when given, until `grace` after now.
+// timed_out means one of the two passed: the caller asks `idle` which.
+Wait wait_for_input(int fd, int stop_fd, const IdleDeadline& idle,
+                    std::optional<std::chrono::nanoseconds> grace) {
+    if (!idle.on() && !grace) return wait_readable(fd, stop_fd, nullptr);
+    const Clock::time_point now = Clock::now();
+    Clock::time_point until = grace ? now + *grace : idle.at();
+    if (idle.on() && idle.at() < until) until = idle.at();
+    const timespec timeout = to_timespec(until - now);
+    return wait_readable(fd, stop_fd, &timeout);
+}
+
+void serve_echo(int fd, int stop_fd, std::chrono::nanoseconds idle_timeout) {
     std::array<char, kReadBufferSize> buffer;
+    IdleDeadline idle(idle_timeout);
     for (;;) {
-        if (stop_fd >= 0 && wait_readable(fd, stop_fd, nullptr) != Wait::readable) return;
+        if (stop_fd >= 0 || idle.on()) {
+            if (wait_for_input(fd, stop_fd, idle, std::nullopt) != Wait::readable) return;
+        }
         const ssize_t n = read_some(fd, buffer.data(), buffer.size());
         if (n <= 0 || !write_all(fd, buffer.data(), static_cast<std::size_t>(n))) return;
+        idle.restart();  // echo has no requests: whatever came is one
     }
 }
 
@@ -82,11 +120,6 @@ class Holding {
     const ConnectionHooks& hooks_;
 };
 
-Wait wait_readable(int fd, int stop_fd, const timespec* timeout, const ConnectionHooks& hooks) {
-    const Blocking blocking(hooks);
-    return wait_readable(fd, stop_fd, timeout);
-}
-
 ReplyLine reply_to(const ParseEvent& event, const ConnectionSettings& settings) {
     if (!event.is_request()) return ReplyLine::error(event.error, settings.limits);
     const ConnectionHooks& hooks = settings.hooks;
@@ -121,40 +154,47 @@ void serve_fib(int fd, const ConnectionSettings& settings, int stop_fd) {
     RequestParser parser(settings.limits);
     std::array<char, kReadBufferSize> buffer;
     Framing framing = Framing::undecided;
-    const timespec grace = to_timespec(settings.raw_grace);
+    IdleDeadline idle(settings.idle_timeout);
+    // Every reply restarts the idle clock: it measures the client's silence, not fib's work.
+    auto respond = [&](const ParseEvent& event) {
+        const bool go_on = answer(fd, event, settings);
+        idle.restart();
+        return go_on;
+    };
 
     for (;;) {
-        if (framing == Framing::undecided && parser.has_pending()) {
-            const Wait w = wait_readable(fd, stop_fd, &grace, settings.hooks);
-            if (w == Wait::timed_out) {
-                framing = Framing::raw;
-                if (!answer(fd, parser.flush_pending(), settings)) return;
-                continue;
-            }
-            if (w != Wait::readable) return;
-        } else if (stop_fd >= 0 &&
-                   wait_readable(fd, stop_fd, nullptr, settings.hooks) != Wait::readable) {
-            return;
-        }
-
+        const bool awaiting_newline = framing == Framing::undecided && parser.has_pending();
+        Wait w = Wait::readable;
         ssize_t n = 0;
         {
+            // The wait and the read are one blocking span: under the gil model each span ends
+            // waiting for the lock, and a request must cost the same hand-overs with or without
+            // a timeout to wait for.
             const Blocking blocking(settings.hooks);
-            n = read_some(fd, buffer.data(), buffer.size());
+            if (awaiting_newline || stop_fd >= 0 || idle.on())
+                w = wait_for_input(
+                    fd, stop_fd, idle,
+                    awaiting_newline ? std::optional(settings.raw_grace) : std::nullopt);
+            if (w == Wait::readable) n = read_some(fd, buffer.data(), buffer.size());
         }
-        if (n <= 0) return;
+        if (w == Wait::timed_out && idle.passed()) return;
+        if (w == Wait::timed_out) {
+            framing = Framing::raw;
+            if (!respond(parser.flush_pending())) return;
+            continue;
+        }
+        if (w != Wait::readable || n <= 0) return;
         std::string_view input(buffer.data(), static_cast<std::size_t>(n));
         while (!input.empty()) {
             const RequestParser::Step step = parser.consume(input);
             input.remove_prefix(step.taken);
-            if (step.event && !answer(fd, *step.event, settings)) {
+            if (step.event && !respond(*step.event)) {
                 if (step.event->close) finish_connection(fd);
                 return;
             }
         }
         if (framing == Framing::undecided && parser.seen_newline()) framing = Framing::lines;
-        if (framing == Framing::raw && parser.has_pending() &&
-            !answer(fd, parser.flush_pending(), settings))
+        if (framing == Framing::raw && parser.has_pending() && !respond(parser.flush_pending()))
             return;
     }
 }
@@ -169,7 +209,18 @@ void finish_connection(int fd) {
     }
 }
 
+void refuse_connection(int fd, std::string_view line) {
+    write_all(fd, line);
+    finish_connection(fd);
+}
+
 void serve_connection(int fd, const ConnectionSettings& settings, int stop_fd) {
+    if (settings.idle_timeout > std::chrono::nanoseconds::zero()) {
+        // A reply the client leaves unread blocks its write; that is idleness too.
+        const timespec limit = to_timespec(settings.idle_timeout);
+        const timeval send_timeout{limit.tv_sec, limit.tv_nsec / 1000};
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
+    }
     switch (settings.handler) {
         case Handler::fib: {
             const Holding holding(settings.hooks);
@@ -177,7 +228,7 @@ void serve_connection(int fd, const ConnectionSettings& settings, int stop_fd) {
             return;
         }
         case Handler::echo:
-            serve_echo(fd, stop_fd);
+            serve_echo(fd, stop_fd, settings.idle_timeout);
             return;
     }
 }

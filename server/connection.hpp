@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string_view>
 
 #include "protocol.hpp"
 
@@ -34,12 +35,20 @@ struct ConnectionSettings {
     ProtocolLimits limits;
     // How long unterminated bytes wait for their '\n' before they count as a request.
     std::chrono::nanoseconds raw_grace = std::chrono::milliseconds(50);
+    // A connection that completes no request for this long, or whose replies make no progress
+    // into a client that does not read, is closed; zero = never. Trickled bytes do not count:
+    // only a complete request (or a reply going out) restarts the clock.
+    std::chrono::nanoseconds idle_timeout{};
     ConnectionHooks hooks;
 };
 
 // Serves the client on `fd` until it closes, a write fails, a line is too long, or `stop_fd`
 // (when >= 0) becomes readable. Does not close `fd`.
 void serve_connection(int fd, const ConnectionSettings& settings, int stop_fd = -1);
+
+// Sends `line` (an "error: ..." line) to a connection the server will not serve, then
+// finish_connection(). Never blocks for long: a new connection's send buffer is empty.
+void refuse_connection(int fd, std::string_view line);
 
 // For a connection the server ends after a final error line: stops sending and reads what the
 // client has already sent, so that close() sends a FIN rather than the RST that unread data

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "cli.hpp"
+#include "descriptor_limit.hpp"
 #include "fib.hpp"
 #include "server.hpp"
 #include "stop_signal.hpp"
@@ -35,7 +36,13 @@ struct Options {
     long long workers = 0;
     long long threshold = -1;  // -1: not given
     tp::Duration switch_interval{std::chrono::milliseconds(5)};
+    tp::Count max_connections{tp::ServerConfig::kDefaultMaxConnections};
+    tp::OptionalDuration idle_timeout{std::chrono::minutes(5)};
 };
+
+// Descriptors beside the clients': listener, signalfd, epoll and timer, worker sockets, stdio.
+constexpr std::uint64_t kDescriptorReserve = 64;
+constexpr std::uint64_t kMaxConnectionsCeiling = 1'000'000'000;
 
 po::options_description describe_options(Options& o) {
     po::options_description options("options", 100);
@@ -78,7 +85,16 @@ po::options_description describe_options(Options& o) {
             "inline (the article's compromise uses 15)")
         ("switch-interval", po::value(&o.switch_interval)->default_value(o.switch_interval, tp::describe(o.switch_interval)),
             "gil model: how long a waiting thread lets the lock holder run before asking it to drop "
-            "the lock (CPython's sys.getswitchinterval(), 5 ms)");
+            "the lock (CPython's sys.getswitchinterval(), 5 ms)")
+        ("max-connections", po::value(&o.max_connections)->default_value(o.max_connections, std::to_string(o.max_connections.value)),
+            "most client connections held at once; one more gets 'error: too many connections "
+            "(max N)' and is closed, the others are unaffected. iterative and prefork hold one per "
+            "process (the next client waits in the listen queue): prefork runs at most N workers. "
+            "The RLIMIT_NOFILE soft limit is raised to fit, as far as the hard limit allows")
+        ("idle-timeout", po::value(&o.idle_timeout)->default_value(o.idle_timeout, "5min"),
+            "close a connection that completes no request for this long, or leaves its replies "
+            "unread that long; bytes trickled without a newline do not keep it open. 0 or 'none': "
+            "never");
     // clang-format on
     return options;
 }
@@ -133,6 +149,10 @@ tp::ServerConfig make_config(const Options& o, const po::variables_map& vm) {
     if (o.switch_interval.value <= std::chrono::nanoseconds::zero())
         throw tp::UsageError("option '--switch-interval': must be above 0 (CPython's is 5ms)");
     config.switch_interval = o.switch_interval.value;
+    tp::require_range("max-connections", o.max_connections.value, 1, kMaxConnectionsCeiling);
+    config.max_connections = o.max_connections.value;
+    config.connection.idle_timeout =
+        o.idle_timeout.value.value_or(std::chrono::nanoseconds::zero());
 
     config.thread_stack = tp::thread_stack_for(o.stack, "fibserver");
     // Only the models with a thread per connection make threads of this size.
@@ -142,6 +162,19 @@ tp::ServerConfig make_config(const Options& o, const po::variables_map& vm) {
     if (!vm["stack"].defaulted() && !thread_per_connection)
         fmt::print(stderr, "fibserver: note: --stack has no effect with --model {}\n", o.model);
     return config;
+}
+
+// The models that hold every connection in this one process need a descriptor for each.
+void make_room_for_connections(const tp::ServerConfig& config) {
+    if (config.model == tp::ModelKind::iterative || config.model == tp::ModelKind::prefork) return;
+    const std::uint64_t needed = config.max_connections + kDescriptorReserve + config.workers;
+    const tp::DescriptorRoom room = tp::make_room_for_descriptors(needed);
+    if (!room.enough)
+        fmt::print(stderr,
+                   "fibserver: note: --max-connections {} needs about {} descriptors; "
+                   "RLIMIT_NOFILE allows {} (hard limit {}): past that, new clients wait in the "
+                   "listen queue until a descriptor frees\n",
+                   config.max_connections, needed, room.after, room.hard);
 }
 
 }  // namespace
@@ -155,6 +188,7 @@ int main(int argc, char** argv) {
                 tp::parse_command_line("fibserver", "[options]", description, argc, argv, vm))
             return *exit_code;
         const tp::ServerConfig config = make_config(options, vm);
+        make_room_for_connections(config);
 
         // Before the server makes any thread, so that all of them inherit the blocked signals.
         tp::StopSignal stop;
@@ -164,13 +198,16 @@ int main(int argc, char** argv) {
 
         const tp::ServeSummary summary = server.run(stop.fd());
         const int signal = stop.requested() ? stop.signal_number() : 0;
-        fmt::print(stderr, "fibserver: stopped by {} after {} connection{}{}\n",
-                   signal != 0 ? fmt::format("SIG{}", sigabbrev_np(signal)) : "request",
-                   summary.accepted, summary.accepted == 1 ? "" : "s",
-                   summary.thread_failures == 0
-                       ? ""
-                       : fmt::format(" ({} refused: no thread could be created)",
-                                     summary.thread_failures));
+        fmt::print(
+            stderr, "fibserver: stopped by {} after {} connection{}{}{}\n",
+            signal != 0 ? fmt::format("SIG{}", sigabbrev_np(signal)) : "request", summary.accepted,
+            summary.accepted == 1 ? "" : "s",
+            summary.thread_failures == 0
+                ? ""
+                : fmt::format(" ({} refused: no thread could be created)", summary.thread_failures),
+            summary.over_capacity == 0
+                ? ""
+                : fmt::format(" ({} refused: too many connections)", summary.over_capacity));
         return 0;
     });
 }

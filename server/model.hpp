@@ -4,6 +4,9 @@
 // and one more case in make_model().
 #pragma once
 
+#include <pthread.h>
+
+#include <functional>
 #include <memory>
 
 #include "server.hpp"
@@ -19,7 +22,11 @@ class Model {
 };
 
 std::unique_ptr<Model> make_iterative_model(const ServerConfig& config);
-std::unique_ptr<Model> make_threads_model(const ServerConfig& config);
+// How the threads model starts a connection thread: 0, or the error pthread_create would
+// return. Empty means pthread_create; tests pass one that fails to prove the model survives it.
+using ThreadStarter =
+    std::function<int(const pthread_attr_t& attributes, void* (*body)(void*), void* argument)>;
+std::unique_ptr<Model> make_threads_model(const ServerConfig& config, ThreadStarter start = {});
 std::unique_ptr<Model> make_gil_model(const ServerConfig& config);
 // pool and threshold: threshold is the pool with inline computing below config.threshold.
 std::unique_ptr<Model> make_pool_model(const ServerConfig& config);

@@ -11,6 +11,7 @@
 // makes pausing a connection (output the client has not read yet, a request at a worker) one
 // epoll_ctl that drops EPOLLIN, with nothing to re-discover when it is resumed.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -72,6 +73,11 @@ struct Connection {
     // Descriptors are reused; queued timers and worker jobs name a connection by fd and id.
     std::uint64_t id;
     Clock::time_point grace_deadline{};
+    // --idle-timeout: the last complete request or reply progress, and this connection's
+    // place in the loop's list ordered by it (IdleList).
+    Clock::time_point last_active{};
+    Connection* idle_prev = nullptr;
+    Connection* idle_next = nullptr;
     std::uint32_t events = 0;  // what epoll watches for it now
     Framing framing = Framing::undecided;
     bool at_worker = false;  // a request is queued for or computing at a worker
@@ -127,11 +133,46 @@ struct GraceTimer {
     std::uint64_t id;
 };
 
+// Open connections, least recently active first. Every connection has the same idle timeout,
+// so the first one is always the next to expire: moving a connection to the back on activity
+// and unlinking it on close are O(1), and there is exactly one entry per open connection --
+// nothing queued per request, so a busy client cannot grow it.
+class IdleList {
+  public:
+    Connection* oldest() const { return head_; }
+
+    void touch(Connection& c, Clock::time_point now) {
+        unlink(c);
+        c.last_active = now;
+        c.idle_prev = tail_;
+        c.idle_next = nullptr;
+        if (tail_ != nullptr) tail_->idle_next = &c;
+        tail_ = &c;
+        if (head_ == nullptr) head_ = &c;
+    }
+
+    void unlink(Connection& c) {
+        if (c.idle_prev != nullptr) c.idle_prev->idle_next = c.idle_next;
+        if (c.idle_next != nullptr) c.idle_next->idle_prev = c.idle_prev;
+        if (head_ == &c) head_ = c.idle_next;
+        if (tail_ == &c) tail_ = c.idle_prev;
+        c.idle_prev = c.idle_next = nullptr;
+    }
+
+  private:
+    Connection* head_ = nullptr;
+    Connection* tail_ = nullptr;
+};
+
 class EventLoop {
   public:
     EventLoop(const ServerConfig& config, int listen_fd, int stop_fd)
         : settings_(config.connection),
           threshold_(config.threshold),
+          max_connections_(config.max_connections),
+          too_many_(too_many_connections_line(config.max_connections)),
+          over_capacity_note_(
+              fmt::format("refused a connection: too many (max {})", config.max_connections)),
           listen_fd_(listen_fd),
           stop_fd_(stop_fd) {
         epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
@@ -220,6 +261,14 @@ class EventLoop {
     void accept_ready() {
         for (;;) {
             const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd >= 0 && open_connections_ >= max_connections_) {
+                ++summary_.accepted;
+                ++summary_.over_capacity;
+                over_capacity_note_.record();
+                refuse_connection(fd, too_many_);
+                ::close(fd);
+                continue;
+            }
             if (fd >= 0) {
                 ++summary_.accepted;
                 add_connection(fd);
@@ -263,6 +312,8 @@ class EventLoop {
             return;  // c closes the descriptor
         }
         c->events = EPOLLIN;
+        idle_.touch(*c, Clock::now());
+        ++open_connections_;
         by_fd_[static_cast<std::size_t>(fd)] = std::move(c);
     }
 
@@ -301,6 +352,8 @@ class EventLoop {
     void close(Connection& c) {
         if (c.closed) return;
         c.closed = true;
+        idle_.unlink(c);
+        --open_connections_;
         ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
         dead_.push_back(std::move(by_fd_[static_cast<std::size_t>(c.fd.get())]));
     }
@@ -328,10 +381,12 @@ class EventLoop {
             return;
         }
         const std::string_view input(buffer_.data(), static_cast<std::size_t>(n));
-        if (settings_.handler == Handler::echo)
+        if (settings_.handler == Handler::echo) {
+            idle_.touch(c, Clock::now());  // echo has no requests: whatever came is one
             send_bytes(c, input);
-        else
+        } else {
             feed(c, input);
+        }
     }
 
     // connection.cpp's serve_fib, one read at a time.
@@ -358,6 +413,7 @@ class EventLoop {
     }
 
     void answer(Connection& c, const ParseEvent& event) {
+        idle_.touch(c, Clock::now());
         if (event.is_request()) {
             if (threshold_ && event.n > *threshold_ && !workers_.empty()) {
                 c.at_worker = true;
@@ -406,6 +462,7 @@ class EventLoop {
                 return;
             }
             c.out.erase(0, static_cast<std::size_t>(n));
+            idle_.touch(c, Clock::now());  // a client that reads its replies is not idle
         }
         std::string().swap(c.out);  // an idle connection keeps no buffer
         if (c.closing) {
@@ -414,7 +471,7 @@ class EventLoop {
         }
     }
 
-    // ---- timers: the raw grace and the accept back-off ----
+    // ---- timers: the raw grace, the idle timeout and the accept back-off ----
 
     void expire(Clock::time_point now) {
         while (!grace_.empty() && grace_.front().deadline <= now) {
@@ -430,6 +487,16 @@ class EventLoop {
             answer(*c, c->parser.flush_pending());
             update_interest(*c);
         }
+        if (settings_.idle_timeout > std::chrono::nanoseconds::zero()) {
+            while (Connection* c = idle_.oldest()) {
+                if (c->last_active + settings_.idle_timeout > now) break;
+                // Waiting for a worker is the server's time, not the client's silence.
+                if (c->at_worker)
+                    idle_.touch(*c, now);
+                else
+                    close(*c);
+            }
+        }
         if (listener_paused_ && now >= resume_at_) resume_accepting();
     }
 
@@ -440,6 +507,11 @@ class EventLoop {
     void arm_timer() {
         std::optional<Clock::time_point> next;
         if (!grace_.empty()) next = grace_.front().deadline;
+        if (const Connection* c = idle_.oldest();
+            c != nullptr && settings_.idle_timeout > std::chrono::nanoseconds::zero()) {
+            const Clock::time_point idle_end = c->last_active + settings_.idle_timeout;
+            if (!next || idle_end < *next) next = idle_end;
+        }
         if (listener_paused_ && (!next || resume_at_ < *next)) next = resume_at_;
         if (next == armed_) return;
         armed_ = next;
@@ -527,6 +599,7 @@ class EventLoop {
 
     void finish_job(Connection& c, std::optional<std::uint64_t> value) {
         c.at_worker = false;
+        idle_.touch(c, Clock::now());  // the client's silence counts from its reply
         send_bytes(c, value
                           ? ReplyLine::result(*value).view()
                           : ReplyLine::error(RequestError::worker_failed, settings_.limits).view());
@@ -538,6 +611,11 @@ class EventLoop {
 
     ConnectionSettings settings_;
     std::optional<unsigned> threshold_;
+    std::uint64_t max_connections_;
+    std::string too_many_;
+    RateLimitedNote over_capacity_note_;
+    std::uint64_t open_connections_ = 0;
+    IdleList idle_;
     int listen_fd_;
     int stop_fd_;
     Fd epoll_;

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -53,8 +54,16 @@ constexpr auto kStopGrace = std::chrono::seconds(1);
 
 class PreforkModel final : public Model {
   public:
+    // Each worker holds one connection at a time, so --max-connections caps the workers; the
+    // clients beyond them wait in the listen queue, which is this model's point.
     explicit PreforkModel(const ServerConfig& config)
-        : settings_(config.connection), workers_(worker_count(config.workers)) {}
+        : settings_(config.connection),
+          workers_(static_cast<unsigned>(
+              std::min<std::uint64_t>(worker_count(config.workers), config.max_connections))) {
+        if (workers_ < worker_count(config.workers))
+            fmt::print(stderr, "fibserver: note: --max-connections {} runs {} prefork workers\n",
+                       config.max_connections, workers_);
+    }
 
     ServeSummary serve(int listen_fd, int stop_fd) override {
         int ends[2];

@@ -14,11 +14,13 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <string>
 #include <system_error>
 #include <vector>
 
 #include "acceptor.hpp"
 #include "model.hpp"
+#include "process_lifetime.hpp"
 #include "rate_limited_note.hpp"
 
 namespace tp {
@@ -35,11 +37,17 @@ class StartSlots {
     struct Slot {
         int fd = -1;
         const ConnectionSettings* settings = nullptr;
+        // Connections open now, for --max-connections: the thread counts itself out at its end.
+        std::atomic<std::uint64_t>* open_connections = nullptr;
         std::atomic<bool> busy{false};
     };
 
-    explicit StartSlots(const ConnectionSettings& settings) : slots_(kSlots) {
-        for (auto& slot : slots_) slot.settings = &settings;
+    StartSlots(const ConnectionSettings& settings, std::atomic<std::uint64_t>& open_connections)
+        : slots_(kSlots) {
+        for (auto& slot : slots_) {
+            slot.settings = &settings;
+            slot.open_connections = &open_connections;
+        }
     }
     StartSlots(const StartSlots&) = delete;
     StartSlots& operator=(const StartSlots&) = delete;
@@ -84,9 +92,11 @@ void* connection_thread(void* arg) {
     // Its own copy: when the server stops, main() returns and destroys the model while this
     // thread may still be computing; it must not be reading the model's settings then.
     const ConnectionSettings settings = *slot.settings;
+    std::atomic<std::uint64_t>& open_connections = *slot.open_connections;
     StartSlots::give_back(slot);  // the slot may serve another connection from here on
     serve_connection(fd, settings);
     ::close(fd);
+    open_connections.fetch_sub(1, std::memory_order_relaxed);
     return nullptr;
 }
 
@@ -113,50 +123,75 @@ class ThreadAttributes {
     pthread_attr_t attr_;
 };
 
-// Starts a detached thread serving `fd` (which it then owns on success); 0 or
-// pthread_create's error.
-int spawn_connection_thread(const ThreadAttributes& attributes, StartSlots& slots, int fd) {
+// Starts a detached thread serving `fd` (which it then owns on success); 0 or the starter's
+// error.
+int spawn_connection_thread(const ThreadStarter& start, const ThreadAttributes& attributes,
+                            StartSlots& slots, int fd) {
     StartSlots::Slot& slot = slots.take(fd);
-    pthread_t thread;
-    const int rc = ::pthread_create(&thread, attributes.get(), connection_thread, &slot);
+    const int rc = start(*attributes.get(), connection_thread, &slot);
     if (rc != 0) StartSlots::give_back(slot);
     return rc;
 }
 
+int start_with_pthread_create(const pthread_attr_t& attributes, void* (*body)(void*),
+                              void* argument) {
+    pthread_t thread;
+    return ::pthread_create(&thread, &attributes, body, argument);
+}
+
 class ThreadsModel final : public Model {
   public:
-    ThreadsModel(const ConnectionSettings& settings, std::optional<std::size_t> stack)
-        : settings_(settings), attributes_(stack), slots_(settings_) {}
+    ThreadsModel(const ServerConfig& config, ThreadStarter start)
+        : settings_(config.connection),
+          max_connections_(config.max_connections),
+          too_many_(too_many_connections_line(config.max_connections)),
+          start_(start ? std::move(start) : start_with_pthread_create),
+          attributes_(config.thread_stack),
+          // Connection threads count themselves out after the model is gone.
+          open_connections_(make_for_process_lifetime<std::atomic<std::uint64_t>>(0)),
+          slots_(settings_, open_connections_) {}
 
     ServeSummary serve(int listen_fd, int stop_fd) override {
         Acceptor acceptor(listen_fd, stop_fd);
         RateLimitedNote failures("cannot create a connection thread");
+        RateLimitedNote over_capacity(
+            fmt::format("refused a connection: too many (max {})", max_connections_));
         while (Fd client = acceptor.next()) {
-            const int error = spawn_connection_thread(attributes_, slots_, client.get());
+            if (open_connections_.fetch_add(1, std::memory_order_relaxed) >= max_connections_) {
+                open_connections_.fetch_sub(1, std::memory_order_relaxed);
+                over_capacity.record();
+                refuse_connection(client.get(), too_many_);
+                continue;
+            }
+            const int error = spawn_connection_thread(start_, attributes_, slots_, client.get());
             if (error == 0) {
                 client.release();
                 continue;
             }
+            open_connections_.fetch_sub(1, std::memory_order_relaxed);
             // The client hears why, the others go on being served, and the count ends up in
             // the stop note: a thread limit is a measurement here, not a crash.
             failures.record(error);
-            write_all(client.get(), fmt::format("error: cannot create thread: {}\n",
-                                                std::generic_category().message(error)));
-            finish_connection(client.get());
+            refuse_connection(client.get(), fmt::format("error: cannot create thread: {}\n",
+                                                        std::generic_category().message(error)));
         }
-        return {acceptor.accepted(), failures.total()};
+        return {acceptor.accepted(), failures.total(), over_capacity.total()};
     }
 
   private:
     ConnectionSettings settings_;
+    std::uint64_t max_connections_;
+    std::string too_many_;
+    ThreadStarter start_;
     ThreadAttributes attributes_;
+    std::atomic<std::uint64_t>& open_connections_;
     StartSlots slots_;  // last: destroyed first, while the settings it points to still exist
 };
 
 }  // namespace
 
-std::unique_ptr<Model> make_threads_model(const ServerConfig& config) {
-    return std::make_unique<ThreadsModel>(config.connection, config.thread_stack);
+std::unique_ptr<Model> make_threads_model(const ServerConfig& config, ThreadStarter start) {
+    return std::make_unique<ThreadsModel>(config, std::move(start));
 }
 
 }  // namespace tp

@@ -17,9 +17,13 @@ class RateLimitedNote {
     // One more failure with this errno. Prints "fibserver: <what>: <reason> (N in all)" now and
     // then to stderr.
     void record(int error);
+    // One more occurrence without an errno: "fibserver: <what> (N in all)".
+    void record();
     std::uint64_t total() const { return total_; }
 
   private:
+    void count(const std::string& reason);
+
     std::string what_;
     std::chrono::steady_clock::duration interval_;
     std::chrono::steady_clock::time_point last_printed_{};

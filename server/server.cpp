@@ -69,6 +69,10 @@ std::unique_ptr<Model> make_model(const ServerConfig& config) {
     throw std::invalid_argument("unknown model");
 }
 
+std::string too_many_connections_line(std::uint64_t max_connections) {
+    return fmt::format("error: too many connections (max {})\n", max_connections);
+}
+
 Server::Server(ServerConfig config) : config_(std::move(config)) {
     listener_ = listen_tcp(config_.bind, config_.port, config_.backlog);
     endpoint_ = {config_.bind, local_port(listener_.get())};

@@ -46,13 +46,23 @@ struct ServerConfig {
     std::string bind = "127.0.0.1";
     std::uint16_t port = 0;
     int backlog = 4096;
+    // Client connections held open at once; one more gets "error: too many connections (max
+    // N)" and is closed. iterative and prefork hold one per process by design (the next client
+    // waits in the listen queue): prefork runs at most this many workers.
+    std::uint64_t max_connections = kDefaultMaxConnections;
+
+    static constexpr std::uint64_t kDefaultMaxConnections = 10000;
 };
 
 // What a run served, for the note printed when it stops.
 struct ServeSummary {
     std::uint64_t accepted = 0;
     std::uint64_t thread_failures = 0;  // connections refused because no thread could be made
+    std::uint64_t over_capacity = 0;    // connections refused by --max-connections
 };
+
+// The line a connection beyond --max-connections gets before it is closed.
+std::string too_many_connections_line(std::uint64_t max_connections);
 
 class Server {
   public:

@@ -84,3 +84,25 @@ TEST_CASE("a list of stack sizes, 'default' among them", "[cli]") {
     CHECK_THROWS_WITH(parse("16k,,64k"), Catch::Contains("--stack") && Catch::Contains("empty"));
     CHECK_THROWS_WITH(parse("16k,12q"), Catch::Contains("--stack") && Catch::Contains("'12q'"));
 }
+
+TEST_CASE("a time limit that can be off: a duration, or none, off or 0", "[cli]") {
+    namespace po = tp::po;
+    auto parse = [](std::string value) {
+        tp::OptionalDuration limit{std::chrono::seconds(7)};
+        po::options_description options("options");
+        options.add_options()("idle-timeout", po::value(&limit));
+        std::vector<std::string> args = {"prog", "--idle-timeout=" + value};
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        po::variables_map vm;
+        tp::parse_command_line("prog", "", options, 2, argv.data(), vm);
+        return limit;
+    };
+    CHECK(parse("2s").value == std::chrono::seconds(2));
+    CHECK(parse("250ms").value == std::chrono::milliseconds(250));
+    for (const char* off : {"none", "off", "0", "0s"}) CHECK_FALSE(parse(off).value.has_value());
+    CHECK(tp::describe(parse("none")) == "none");
+    CHECK_THROWS_WITH(parse("soon"),
+                      Catch::StartsWith("option '--idle-timeout': ") && Catch::Contains("'none'"));
+    CHECK_THROWS_WITH(parse("-1s"), Catch::StartsWith("option '--idle-timeout': "));
+}
