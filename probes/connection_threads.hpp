@@ -91,7 +91,8 @@ class ConnectionThreads {
     std::atomic<std::uint64_t> next_index_{0};
     std::atomic<std::uint64_t> connected_{0};
     std::atomic<std::uint64_t> failed_{0};
-    std::atomic<bool> released_{false};
+    // A futex word, 0 until release(): thousands of threads park on it straight in the kernel.
+    std::atomic<std::uint32_t> released_{0};
     bool joined_ = false;
 
     std::atomic<std::uint64_t> connect_errors_{0}, request_errors_{0}, reply_errors_{0},
