@@ -84,6 +84,12 @@ bool parse_readiness_line(const std::string& line, ReadinessLine& out) {
     return true;
 }
 
+std::vector<std::string> measurement_server_limits(std::uint64_t connections) {
+    // The probe's own connections (checking the server answers) come on top.
+    constexpr std::uint64_t kProbeOwn = 16;
+    return {"--max-connections", std::to_string(connections + kProbeOwn), "--idle-timeout", "none"};
+}
+
 std::string sibling_program(const std::string& name) {
     std::error_code ec;
     const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,12 @@ class EmbeddedServer {
     Fd stdout_;
     Fd stderr_;  // a memory file holding what the server wrote to stderr
 };
+
+// fibserver options for a server a probe starts to measure: room for `connections` at once
+// beyond the probe's own checks, and no idle timeout, since a probe's connections hold idle by
+// design. Without them a measurement could be refused or cut short by the server's safety
+// limits instead of by the machine's.
+std::vector<std::string> measurement_server_limits(std::uint64_t connections);
 
 // The fibserver binary beside the running program (build/bin/fibserver).
 std::string sibling_program(const std::string& name);

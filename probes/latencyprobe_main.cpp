@@ -60,7 +60,7 @@ int run(int argc, char** argv) {
     } else {
         config.count = 20;
     }
-    config.server = tp::server_choice(o.server, vm);
+    config.server = tp::server_choice(o.server, vm, config.clients);
 
     std::optional<tp::OutputFile> json_file;
     if (!o.json_path.empty()) json_file.emplace(o.json_path);

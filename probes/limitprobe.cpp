@@ -2,9 +2,12 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -26,6 +29,9 @@ constexpr std::uint64_t kGuardBytes = 4096;
 // looks it adds at most this many threads: at 8 MiB stacks and ~30 KiB of real memory each,
 // a few MiB, well inside any floor.
 constexpr std::uint64_t kCheckEvery = 64;
+// How long a child asked to stop gets to report what it reached before it is killed: it looks
+// at the stop signal every kCheckEvery threads, or after waiting for its connections to settle.
+constexpr auto kChildStopGrace = std::chrono::seconds(10);
 
 double per_thread(std::uint64_t after, std::uint64_t before, std::uint64_t threads) {
     return threads ? (static_cast<double>(after) - static_cast<double>(before)) /
@@ -143,6 +149,42 @@ LimitProbeRow attempt(const LimitProbeConfig& config, std::optional<std::uint64_
     return row;
 }
 
+// Reads the child's report until it closes the pipe. A stop asked of the probe is passed on
+// (kill(1) or a service manager signals the probe alone, not its process group), so the child
+// reports what it reached; a child that does not within kChildStopGrace is killed.
+std::string read_child_report(int fd, pid_t child, StopSignal& stop) {
+    std::string text;
+    std::optional<Clock::time_point> kill_at;
+    bool killed = false;
+    for (;;) {
+        if (!kill_at && stop.requested()) {
+            ::kill(child, SIGTERM);
+            kill_at = Clock::now() + kChildStopGrace;
+        }
+        int timeout_ms = -1;
+        if (kill_at && !killed) {
+            const auto left =
+                std::chrono::ceil<std::chrono::milliseconds>(*kill_at - Clock::now()).count();
+            if (left <= 0) {
+                ::kill(child, SIGKILL);
+                killed = true;
+            } else {
+                timeout_ms = static_cast<int>(left);
+            }
+        }
+        std::array<pollfd, 2> fds{{{fd, POLLIN, 0}, {kill_at ? -1 : stop.fd(), POLLIN, 0}}};
+        const int rc = ::poll(fds.data(), fds.size(), timeout_ms);
+        if (rc < 0 && errno != EINTR)
+            throw std::system_error(errno, std::generic_category(), "poll");
+        if (rc <= 0 || fds[0].revents == 0) continue;
+        char buf[8192];
+        const ssize_t n = read_some(fd, buf, sizeof buf);
+        if (n <= 0) break;
+        text.append(buf, static_cast<std::size_t>(n));
+    }
+    return text;
+}
+
 // Runs `attempt` in a child and reads its row back through a pipe. The child never returns:
 // it leaves with _exit and its threads die with it, parked or not.
 LimitProbeRow attempt_in_child(const LimitProbeConfig& config, std::optional<std::uint64_t> stack,
@@ -170,11 +212,7 @@ LimitProbeRow attempt_in_child(const LimitProbeConfig& config, std::optional<std
         ::_exit(status);
     }
     write_end.reset();
-    std::string text;
-    char buf[8192];
-    ssize_t n;
-    while ((n = read_some(read_end.get(), buf, sizeof buf)) > 0)
-        text.append(buf, static_cast<std::size_t>(n));
+    const std::string text = read_child_report(read_end.get(), child, stop);
     int status = 0;
     while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }
@@ -216,7 +254,8 @@ LimitProbeRow attempt_in_child(const LimitProbeConfig& config, std::optional<std
 }  // namespace
 
 int LimitProbeResult::exit_code() const {
-    return interrupted ? 130 : 0;
+    if (interrupted) return 130;
+    return server_died ? 1 : 0;
 }
 
 LimitProbeResult run_limitprobe(const LimitProbeConfig& config, StopSignal& stop,
@@ -229,13 +268,22 @@ LimitProbeResult run_limitprobe(const LimitProbeConfig& config, StopSignal& stop
     std::optional<EmbeddedServer> server;
     if (config.connections) {
         // The server's own threads are small: what is measured is the probe's side.
-        server.emplace(EmbeddedServer::start(
-            config.server_binary, {"--model", "threads", "--port", "0", "--stack", "16k"}));
+        std::vector<std::string> args = {"--model", "threads", "--port", "0", "--stack", "16k"};
+        const std::vector<std::string> limits = measurement_server_limits(config.max_threads);
+        args.insert(args.end(), limits.begin(), limits.end());
+        server.emplace(EmbeddedServer::start(config.server_binary, args));
         result.server = fmt::format("{}:{} model={} pid={}", server->endpoint().host,
                                     server->endpoint().port, server->model(), server->pid());
     }
+    // A server that died ends the run: every later row would measure its absence.
+    auto server_gone = [&] {
+        if (!server || server->alive()) return false;
+        const std::string said = server->stderr_tail();
+        result.server_died = server->how_it_ended() + (said.empty() ? "" : ": " + said);
+        return true;
+    };
     for (const auto& stack : config.stacks) {
-        if (stop.requested()) break;
+        if (stop.requested() || server_gone()) break;
         progress(fmt::format("stack {}: spawning until something says no",
                              stack ? format_size(*stack) : "default"));
         result.rows.push_back(attempt_in_child(
@@ -245,6 +293,7 @@ LimitProbeResult run_limitprobe(const LimitProbeConfig& config, StopSignal& stop
         // Let the server see the child's connections close before the next attempt.
         if (server) stop.wait_for(std::chrono::milliseconds(300));
     }
+    if (!result.server_died) server_gone();
     result.interrupted = stop.requested();
     return result;
 }
@@ -265,7 +314,8 @@ nlohmann::json to_json(const LimitProbeResult& r) {
               {"time_limit_s", std::chrono::duration<double>(r.config.time_limit).count()},
               {"server", r.server ? json(*r.server) : json(nullptr)}}},
             {"results", rows},
-            {"interrupted", r.interrupted}};
+            {"interrupted", r.interrupted},
+            {"server_died", r.server_died ? json(*r.server_died) : json(nullptr)}};
 }
 
 std::string to_table(const LimitProbeResult& r) {
@@ -289,6 +339,8 @@ std::string to_table(const LimitProbeResult& r) {
             out += fmt::format("{}: {}{}\n", format_size(row.stack_bytes),
                                row.error.empty() ? "" : row.error + "; ", row.evidence);
     if (r.interrupted) out += "interrupted: rows cover the stack sizes finished before the stop\n";
+    if (r.server_died)
+        out += fmt::format("the server died mid-run ({}): rows stop there\n", *r.server_died);
     return out;
 }
 

@@ -52,7 +52,8 @@ struct LimitProbeResult {
     std::optional<std::string> server;  // "127.0.0.1:PORT model=threads pid=N" with --connections
     std::vector<LimitProbeRow> rows;
     bool interrupted = false;
-    int exit_code() const;  // 0, or 130 if interrupted
+    std::optional<std::string> server_died;  // how the --connections server ended, if it did
+    int exit_code() const;                   // 0; 1 if the server died; 130 if interrupted
 };
 
 LimitProbeResult run_limitprobe(const LimitProbeConfig& config, StopSignal& stop,

@@ -70,6 +70,8 @@ int run(int argc, char** argv) {
     }();
     if (json_file) json_file->commit(tp::to_json(result).dump(2) + "\n");
     if (!o.quiet) std::cout << tp::to_table(result) << std::flush;
+    if (result.server_died)
+        std::cerr << fmt::format("limitprobe: the server died mid-run: {}\n", *result.server_died);
     return result.exit_code();
 }
 

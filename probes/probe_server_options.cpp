@@ -20,7 +20,8 @@ void add_server_options(po::options_description& options, ServerOptions& o) {
     // clang-format on
 }
 
-ServerChoice server_choice(const ServerOptions& o, const po::variables_map& vm) {
+ServerChoice server_choice(const ServerOptions& o, const po::variables_map& vm,
+                           std::uint64_t connections) {
     ServerChoice c;
     if (!o.connect.empty()) {
         try {
@@ -55,6 +56,8 @@ ServerChoice server_choice(const ServerOptions& o, const po::variables_map& vm) 
     }
     if (vm.count("server-stack") && o.stack.bytes)
         c.extra_args.insert(c.extra_args.end(), {"--stack", std::to_string(*o.stack.bytes)});
+    const std::vector<std::string> limits = measurement_server_limits(connections);
+    c.extra_args.insert(c.extra_args.end(), limits.begin(), limits.end());
     c.binary = sibling_program("fibserver");
     return c;
 }

@@ -2,6 +2,7 @@
 // (--connect), or an embedded fibserver with a model and that model's settings.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "cli.hpp"
@@ -19,7 +20,9 @@ struct ServerOptions {
 };
 
 void add_server_options(po::options_description& options, ServerOptions& o);
-// Checks them (usage errors name the flag) and turns them into what TargetServer takes.
-ServerChoice server_choice(const ServerOptions& o, const po::variables_map& vm);
+// Checks them (usage errors name the flag) and turns them into what TargetServer takes. An
+// embedded server gets room for the probe's `connections` (measurement_server_limits).
+ServerChoice server_choice(const ServerOptions& o, const po::variables_map& vm,
+                           std::uint64_t connections);
 
 }  // namespace tp

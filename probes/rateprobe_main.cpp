@@ -55,7 +55,8 @@ int run(int argc, char** argv) {
         if (config.interfere->at >= config.duration)
             throw tp::UsageError("option '--interfere': T must fall inside --duration");
     }
-    config.server = tp::server_choice(o.server, vm);
+    // The rate connections and the interfering one.
+    config.server = tp::server_choice(o.server, vm, config.connections + 1);
 
     std::optional<tp::OutputFile> json_file;
     if (!o.json_path.empty()) json_file.emplace(o.json_path);

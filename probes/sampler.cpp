@@ -1,8 +1,20 @@
 #include "sampler.hpp"
 
+#include <time.h>
+
 #include <algorithm>
 
 namespace tp {
+
+namespace {
+
+double thread_cpu_s() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+}  // namespace
 
 const char* phase_name(Phase p) {
     switch (p) {
@@ -56,13 +68,23 @@ Sample SamplingThread::record_now() {
 }
 
 void SamplingThread::loop(std::chrono::nanoseconds interval) {
-    auto next = Sampler::Clock::now();
+    const auto started = Sampler::Clock::now();
+    const double cpu_at_start = thread_cpu_s();
+    auto next = started;
     while (!stopping_.load()) {
-        record_now();
+        const double before = thread_cpu_s();
+        const Sample s = record_now();
+        ++cost_.samples;
+        if (s.phase == Phase::hold) {
+            ++cost_.hold_samples;
+            cost_.hold_cpu_s += thread_cpu_s() - before;
+        }
         next += interval;
         std::unique_lock lock(wake_mutex_);
         wake_.wait_until(lock, next, [this] { return stopping_.load(); });
     }
+    cost_.cpu_s = thread_cpu_s() - cpu_at_start;
+    cost_.wall_s = std::chrono::duration<double>(Sampler::Clock::now() - started).count();
 }
 
 std::vector<Sample> SamplingThread::finish() {

@@ -54,6 +54,24 @@ class Sampler {
     Clock::time_point t0_;
 };
 
+// What sampling cost the probe: the sampling thread's own CPU time (its thread CPU clock), so
+// that a reader can tell the measurement from what it measures. Samples the run asks for at
+// phase boundaries run on the run's thread and are not in it.
+struct SamplerCost {
+    std::uint64_t samples = 0;  // taken by the sampling thread on its schedule
+    double cpu_s = 0;           // the sampling thread's CPU time, from start to stop
+    double wall_s = 0;          // how long it ran
+    std::uint64_t hold_samples = 0;
+    double hold_cpu_s = 0;  // CPU time of the samples taken while every connection was held
+
+    // Share of one core the sampling thread used over its life, in percent.
+    double cpu_percent() const { return wall_s > 0 ? 100.0 * cpu_s / wall_s : 0; }
+    // CPU time of one sample with every thread up: what the interval multiplies.
+    double hold_cpu_per_sample_s() const {
+        return hold_samples ? hold_cpu_s / static_cast<double>(hold_samples) : 0;
+    }
+};
+
 // Takes a sample every `interval` on its own thread until stopped, and on demand from the
 // run at phase boundaries so every phase has at least one.
 class SamplingThread {
@@ -70,6 +88,8 @@ class SamplingThread {
     bool server_gone() const { return server_gone_.load(); }
     // Stops the thread; returns every sample in time order.
     std::vector<Sample> finish();
+    // What the sampling thread cost; complete once finish() has returned.
+    SamplerCost cost() const { return cost_; }
 
   private:
     void loop(std::chrono::nanoseconds interval);
@@ -83,6 +103,7 @@ class SamplingThread {
     std::atomic<bool> server_gone_{false};
     std::mutex wake_mutex_;
     std::condition_variable wake_;
+    SamplerCost cost_;  // written by the sampling thread, read after it is joined
     std::thread thread_;
 };
 

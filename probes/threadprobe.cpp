@@ -25,6 +25,8 @@ std::vector<std::string> embedded_server_args(const ThreadProbeConfig& config) {
     // The server's connection threads get the same stack as the probe's, so both sides of a
     // connection are measured at the size asked for.
     std::vector<std::string> args = {"--model", "threads", "--port", "0", "--bind", "127.0.0.1"};
+    const std::vector<std::string> limits = measurement_server_limits(config.threads);
+    args.insert(args.end(), limits.begin(), limits.end());
     if (config.stack) {
         args.push_back("--stack");
         args.push_back(std::to_string(*config.stack));
@@ -195,7 +197,11 @@ ThreadProbeResult run_threadprobe(const ThreadProbeConfig& config, StopSignal& s
     if (!result.interrupted && !result.server_died) {
         progress(fmt::format("hold: {} connections", threads.connected()));
         sampling.record_now();
-        result.interrupted = stop.wait_for(config.hold);
+        // In slices, so that a server dying mid-hold ends the run then, not after the hold.
+        const auto hold_end = Clock::now() + config.hold;
+        while (!result.interrupted && server_alive() && Clock::now() < hold_end)
+            result.interrupted = stop.wait_for(
+                std::min<std::chrono::nanoseconds>(hold_end - Clock::now(), config.interval));
         sampling.record_now();
         if (!server_alive()) note_server_death();
     }
@@ -209,6 +215,7 @@ ThreadProbeResult run_threadprobe(const ThreadProbeConfig& config, StopSignal& s
         std::min(config.interval, std::chrono::nanoseconds(std::chrono::milliseconds(200))));
     sampling.record_now();
     result.samples = sampling.finish();
+    result.sampler = sampling.cost();
     result.errors = threads.errors();
     result.costs = summarize_costs(result.samples);
     if (embedded) {

@@ -68,6 +68,7 @@ struct ThreadProbeResult {
     std::uint64_t connections = 0;  // connections up and answered at the plateau
     double spawn_s = 0;             // first pthread_create to the last connection answered
     ConnectionErrors errors;
+    SamplerCost sampler;  // what the sampling itself cost the probe
     std::optional<Failure> failure;
     bool interrupted = false;
     std::optional<std::string> server_died;  // how it ended, if it did mid-run
