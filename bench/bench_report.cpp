@@ -1,0 +1,194 @@
+#include "bench_report.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "units.hpp"
+
+namespace tp::bench {
+namespace {
+
+using nlohmann::json;
+using Direction = Goal::Direction;
+
+constexpr double kSpawnGoal = 1.5;
+constexpr double kSamplerGoalPercent = 2.0;
+constexpr double kRateGoal = 0.9;
+constexpr double kEpollKibGoal = 2.0;
+
+std::optional<double> rate_ratio(const BenchResult& r, const std::string& model) {
+    if (!r.rate || !r.rate->model_ratio.count(model) || r.rate->model_ratio.at(model).empty())
+        return std::nullopt;
+    return r.rate->model_ratio.at(model).median();
+}
+
+const ScaleModelResult* scale_of(const BenchResult& r, const std::string& model) {
+    if (!r.scale || !r.scale->models.count(model)) return nullptr;
+    return &r.scale->models.at(model);
+}
+
+json optional_number(std::optional<double> v, int decimals) {
+    return v ? json(round_to(*v, decimals)) : json(nullptr);
+}
+
+}  // namespace
+
+std::vector<Goal> goals(const BenchResult& r) {
+    std::vector<Goal> out;
+    if (r.spawn) {
+        out.push_back({"spawn_vs_bare", r.spawn->ratio.median(), Direction::at_most, kSpawnGoal});
+        out.push_back({"sampler_cpu_percent_of_core", r.spawn->sampler_hold_percent.median(),
+                       Direction::at_most, kSamplerGoalPercent});
+    }
+    for (const char* model : {"threads", "epoll"})
+        if (const auto ratio = rate_ratio(r, model))
+            out.push_back({fmt::format("{}_rate_vs_pingpong", model), *ratio, Direction::at_least,
+                           kRateGoal});
+    if (const auto* epoll = scale_of(r, "epoll"))
+        out.push_back(
+            {"epoll_kib_per_conn", epoll->user_kib.median(), Direction::at_most, kEpollKibGoal});
+    return out;
+}
+
+json to_json(const BenchResult& r) {
+    json ratios = {
+        {"spawn_vs_bare", r.spawn ? json(round_to(r.spawn->ratio.median(), 4)) : json(nullptr)}};
+    for (const char* model : {"threads", "epoll", "prefork"})
+        ratios[fmt::format("{}_rate_vs_pingpong", model)] =
+            optional_number(rate_ratio(r, model), 4);
+
+    json scale = nullptr;
+    if (r.scale) {
+        const auto* epoll = scale_of(r, "epoll");
+        const auto* threads = scale_of(r, "threads");
+        auto median_of = [](const ScaleModelResult* m, const Series ScaleModelResult::*s,
+                            int decimals) {
+            return m ? json(round_to((m->*s).median(), decimals)) : json(nullptr);
+        };
+        scale = {{"epoll_kib_per_conn", median_of(epoll, &ScaleModelResult::user_kib, 3)},
+                 {"threads_kib_per_conn", median_of(threads, &ScaleModelResult::user_kib, 3)},
+                 {"connections", median_of(epoll, &ScaleModelResult::connections, 0)},
+                 {"limit", epoll ? json(epoll->limit) : json(nullptr)},
+                 {"epoll_kernel_stack_kib_per_conn",
+                  median_of(epoll, &ScaleModelResult::kernel_stack_kib, 3)},
+                 {"threads_kernel_stack_kib_per_conn",
+                  median_of(threads, &ScaleModelResult::kernel_stack_kib, 3)},
+                 {"threads_connections", median_of(threads, &ScaleModelResult::connections, 0)},
+                 {"threads_limit", threads ? json(threads->limit) : json(nullptr)},
+                 {"detail", to_json(*r.scale)}};
+    }
+    json goal_list = json::array();
+    for (const Goal& g : goals(r)) goal_list.push_back(to_json(g));
+    return {{"tool", "tpbench"},
+            {"version", THREADPROBE_VERSION},
+            {"context", to_json(r.context)},
+            {"load",
+             {{"loadavg_at_start", r.load_at_start},
+              {"loadavg_at_end", r.load_at_end},
+              {"busy_cores", round_to(r.cpu.busy_cores, 2)},
+              {"bench_cores", round_to(r.cpu.bench_cores, 2)},
+              {"other_cores", round_to(r.cpu.other_cores(), 2)}}},
+            {"config",
+             {{"quick", r.quick},
+              {"repetitions", r.repetitions},
+              {"elapsed_s", round_to(r.elapsed_s, 1)}}},
+            {"method",
+             "every ratio is the median over repetitions of subject / bare reference, both "
+             "measured in the same repetition, the order alternating"},
+            {"ratios", ratios},
+            {"scale", scale},
+            {"goals", goal_list},
+            {"spawn", r.spawn ? to_json(*r.spawn) : json(nullptr)},
+            {"rate", r.rate ? to_json(*r.rate) : json(nullptr)}};
+}
+
+std::string to_table(const BenchResult& r) {
+    std::string out =
+        fmt::format("tpbench {}: speed against the physical limit, as ratios measured in one run\n",
+                    THREADPROBE_VERSION);
+    out += fmt::format("machine: {}\n         {}, glibc {}\n", r.context.topology.summary(),
+                       r.context.kernel, r.context.glibc);
+    out += fmt::format(
+        "load:    {:.2f} of {} PUs busy on average over the run's {:.0f} s{}: {:.2f} the bench, "
+        "{:.2f} everything else\n         load average {} at start, {} at end\n\n",
+        r.cpu.busy_cores, r.context.topology.pus, r.elapsed_s, r.quick ? " (--quick)" : "",
+        r.cpu.bench_cores, r.cpu.other_cores(), r.load_at_start, r.load_at_end);
+
+    const std::vector<Goal> goal_list = goals(r);
+    auto verdict = [&](const std::string& figure) -> std::string {
+        for (const Goal& g : goal_list)
+            if (g.figure == figure)
+                return fmt::format("{:<8} {}", g.text(), g.met() ? "met" : "MISSED");
+        return "";
+    };
+
+    if (r.spawn || r.rate)
+        out += fmt::format("{:<34} {:>14} {:>14} {:>8}  {}\n", "figure", "subject", "bare", "ratio",
+                           "goal");
+    if (r.spawn) {
+        const auto& s = *r.spawn;
+        out += fmt::format(
+            "{:<34} {:>12.3f} s {:>12.3f} s {:>8.2f}  {}\n",
+            fmt::format("spawn+connect, {} thr, {}", s.config.threads, format_size(s.config.stack)),
+            s.probe_s.median(), s.bare_s.median(), s.ratio.median(), verdict("spawn_vs_bare"));
+    }
+    if (r.rate) {
+        for (const auto& [model, rps] : r.rate->model_rps)
+            out += fmt::format(
+                "{:<34} {:>10.0f} r/s {:>10.0f} r/s {:>8.2f}  {}\n",
+                fmt::format("request rate, {}", model), rps.median(), r.rate->pingpong_rps.median(),
+                r.rate->model_ratio.at(model).median(), verdict(model + "_rate_vs_pingpong"));
+    }
+    if (r.spawn) {
+        const auto& s = *r.spawn;
+        out += fmt::format(
+            "\nsampler: {:.1f} us CPU per sample with {} threads held, {:.3f}% of one core at "
+            "{:.0f} "
+            "samples/s ({:.3f}% over its whole life, ramp included)  {}\n",
+            s.sampler_us_per_sample.median(), s.config.threads, s.sampler_hold_percent.median(),
+            1.0 / std::chrono::duration<double>(s.config.interval).count(),
+            s.sampler_life_percent.median(), verdict("sampler_cpu_percent_of_core"));
+        if (s.listen_overflows)
+            out +=
+                fmt::format("accept-queue overflows on the machine during the spawn runs: {}{}\n",
+                            *s.listen_overflows,
+                            *s.listen_overflows == 0
+                                ? " (no connect waited out a SYN retransmission)"
+                                : " (some connect waited >= 1 s: spawn times are suspect)");
+    }
+    if (r.scale) {
+        out += fmt::format("\n{:<8} {:>11} {:>10} {:>12} {:>10} {:>8}  {:<14} {}\n", "scale",
+                           "connections", "user/conn", "kstack/conn", "PTE/conn", "threads",
+                           "limit", "goal");
+        for (const auto& [model, m] : r.scale->models) {
+            const ScaleRun* typical = &m.runs.front();
+            out += fmt::format("{:<8} {:>11.0f} {:>10} {:>12} {:>10} {:>8}  {:<14} {}\n", model,
+                               m.connections.median(), format_kib(m.user_kib.median()),
+                               format_kib(m.kernel_stack_kib.median()),
+                               format_kib(m.pte_kib.median()), typical->threads_added, m.limit,
+                               model == "epoll" ? verdict("epoll_kib_per_conn") : "");
+        }
+        for (const auto& [model, m] : r.scale->models)
+            out += fmt::format("{}: stopped by '{}'; {}\n", model, m.stopped_by, m.evidence);
+        out +=
+            "user = the server's anonymous resident memory (heap, stacks); kstack = the machine's "
+            "KernelStack, system-wide\n";
+    }
+    const auto missed =
+        std::count_if(goal_list.begin(), goal_list.end(), [](const Goal& g) { return !g.met(); });
+    out += fmt::format("\n{} of {} goals met.", goal_list.size() - static_cast<std::size_t>(missed),
+                       goal_list.size());
+    const std::size_t repetitions = r.spawn  ? r.spawn->ratio.values.size()
+                                    : r.rate ? r.rate->pingpong_rps.values.size()
+                                             : 0;
+    if (repetitions > 0)
+        out += fmt::format(
+            " Each ratio is the median of {} per-repetition ratios, subject and bare reference "
+            "measured back to back in each repetition.",
+            repetitions);
+    out += "\n";
+    return out;
+}
+
+}  // namespace tp::bench
