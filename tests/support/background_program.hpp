@@ -1,0 +1,38 @@
+// One of our programs from build/bin, started in the background so that a test can act on it
+// mid-run (signal it, kill its server) and then collect it like run_program does. It runs in a
+// process group of its own, as a shell runs a job, so that a terminal's Ctrl-C can be imitated
+// by signalling the group.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "net.hpp"
+#include "run_program.hpp"
+
+namespace tp::test {
+
+class BackgroundProgram {
+  public:
+    BackgroundProgram(const std::string& name, const std::vector<std::string>& args);
+    // Kills it (SIGKILL, by pid) if the test did not finish() it.
+    ~BackgroundProgram();
+    BackgroundProgram(const BackgroundProgram&) = delete;
+    BackgroundProgram& operator=(const BackgroundProgram&) = delete;
+
+    pid_t pid() const { return pid_; }
+    // Waits up to `timeout` for it to exit, SIGKILLs it if it does not (timed_out), and returns
+    // its exit status and what it wrote.
+    ProgramRun finish(std::chrono::milliseconds timeout);
+
+  private:
+    pid_t pid_ = -1;
+    bool reaped_ = false;
+    Fd out_;  // memory files: a program with much to say never blocks on an unread pipe
+    Fd err_;
+};
+
+}  // namespace tp::test
