@@ -230,7 +230,7 @@ TEST_CASE("threshold computes small n inline: no worker is needed for them", "[m
     CHECK(big.read_line() == expected(16));
 }
 
-TEST_CASE("gil: two CPU-bound clients each take about twice as long; threads do not",
+TEST_CASE("gil: two CPU-bound clients each take about twice as long, threads do not",
           "[models][timing]") {
     // fib(39): about 40 ms here alone; medians of a few requests each.
     constexpr unsigned kN = 39;

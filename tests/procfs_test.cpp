@@ -13,7 +13,7 @@ constexpr std::uint64_t kMapKiB = kMapBytes / 1024;
 
 }  // namespace
 
-TEST_CASE("mapping memory raises VmSize by at least its size; touching it raises VmRSS",
+TEST_CASE("mapping memory raises VmSize by at least its size, touching it raises VmRSS",
           "[procfs]") {
     const tp::ProcFs fs;
     const auto before = fs.process(::getpid());

@@ -33,7 +33,7 @@ TEST_CASE("bad sizes are rejected with the reason", "[units]") {
     CHECK_THROWS_WITH(tp::parse_size("  12q"), Catch::Contains("unknown unit 'q'"));
 }
 
-TEST_CASE("durations carry a unit; a bare number is seconds", "[units]") {
+TEST_CASE("durations carry a unit, a bare number is seconds", "[units]") {
     CHECK(tp::parse_duration("100ms") == 100ms);
     CHECK(tp::parse_duration("2s") == 2s);
     CHECK(tp::parse_duration("2") == 2s);
