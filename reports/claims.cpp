@@ -95,8 +95,8 @@ Claim gil_starves_tiny_requests(const Results& r) {
     }
     c.measured = fmt::format(
         "gil model: {:.0f} requests/s, {:.0f} while fib({:.0f}) ran: "
-        "-{:.1f}%",
-        gil.baseline_rps, *gil.during_rps, gil.interfere_n, *gil.drop_percent);
+        "{:+.1f}%",
+        gil.baseline_rps, *gil.during_rps, gil.interfere_n, -*gil.drop_percent);
     c.verdict = holds_if(*gil.drop_percent > 99);
     return c;
 }
@@ -109,8 +109,8 @@ Claim pool_costs_tiny_requests(const Results& r) {
         "A process pool lowers the rate of tiny requests, by about 95% in the article, "
         "because every request travels to another process and back.",
         fmt::format("pool: {:.0f} requests/s against {:.0f} with threads computing inline: "
-                    "-{:.0f}%",
-                    pool.baseline_rps, threads.baseline_rps, cost),
+                    "{:+.0f}%",
+                    pool.baseline_rps, threads.baseline_rps, -cost),
         "holds if the pool's rate is at least 85% below the threads model's",
         holds_if(cost >= 85),
         {"rate-pool", "rate-threads"}};
@@ -129,8 +129,8 @@ Claim pool_holds_steady(const Results& r) {
         return c;
     }
     c.measured =
-        fmt::format("pool: {:.0f} requests/s, {:.0f} while fib({:.0f}) ran: -{:.1f}%",
-                    pool.baseline_rps, *pool.during_rps, pool.interfere_n, *pool.drop_percent);
+        fmt::format("pool: {:.0f} requests/s, {:.0f} while fib({:.0f}) ran: {:+.1f}%",
+                    pool.baseline_rps, *pool.during_rps, pool.interfere_n, -*pool.drop_percent);
     c.verdict = holds_if(*pool.drop_percent <= 20);
     return c;
 }

@@ -93,7 +93,7 @@ Table models_table(const Results& r) {
     Table t;
     t.header = {"model", "p50 1 client ms", "p50 2 clients ms",
                 "ratio", "tiny requests/s", "during long request",
-                "drop"};
+                "change"};
     t.numeric = {false, true, true, true, true, true, true};
     for (const auto& model : article_models()) {
         const LatencyRun one = read_latency(r, model, 1), two = read_latency(r, model, 2);
@@ -102,7 +102,8 @@ Table models_table(const Results& r) {
             {model, fmt::format("{:.1f}", one.p50_ms), fmt::format("{:.1f}", two.p50_ms),
              fmt::format("x{:.2f}", two.p50_ms / one.p50_ms),
              fmt::format("{:.0f}", rate.baseline_rps), optional_figure(rate.during_rps, "{:.0f}"),
-             optional_figure(rate.drop_percent, "-{:.1f}%")});
+             optional_figure(rate.drop_percent ? std::optional(-*rate.drop_percent) : std::nullopt,
+                             "{:+.1f}%")});
     }
     return t;
 }
