@@ -9,6 +9,7 @@
 #include <system_error>
 #include <thread>
 
+#include "descriptor_limit.hpp"
 #include "embedded_server.hpp"
 #include "fib.hpp"
 #include "stop_signal.hpp"
@@ -20,6 +21,19 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t kGuardBytes = 4096;
+// Descriptors the probe keeps for itself while it holds its connections: the sampler's and the
+// diagnosis's /proc reads, the results files. Without them, a run that meets RLIMIT_NOFILE
+// could not even read /proc/meminfo to say so.
+constexpr std::uint64_t kDescriptorReserve = 32;
+
+// How many more connections fit in RLIMIT_NOFILE with the reserve kept, once the soft limit is
+// raised as far as the hard limit allows towards what the run asks for.
+std::uint64_t connection_budget(const ProcFs& fs, pid_t self, std::uint64_t threads) {
+    const std::uint64_t open = fs.open_fds(self).value_or(0);
+    const DescriptorRoom room = make_room_for_descriptors(open + threads + kDescriptorReserve);
+    if (room.after == RLIM_INFINITY) return threads;
+    return room.after > open + kDescriptorReserve ? room.after - open - kDescriptorReserve : 0;
+}
 
 std::vector<std::string> embedded_server_args(const ThreadProbeConfig& config) {
     // The server's connection threads get the same stack as the probe's, so both sides of a
@@ -140,7 +154,13 @@ ThreadProbeResult run_threadprobe(const ThreadProbeConfig& config, StopSignal& s
     state.phase = Phase::ramp;
     const auto ramp_start = Clock::now();
     auto last_progress = ramp_start;
+    const std::uint64_t budget = connection_budget(fs, self, config.threads);
+    std::optional<std::uint64_t> out_of_descriptors_at;
     for (std::uint64_t i = 0; i < config.threads && !result.interrupted; ++i) {
+        if (i >= budget) {
+            out_of_descriptors_at = i;
+            break;
+        }
         if (const int rc = threads.spawn_one(); rc != 0) {
             Failure f;
             f.side = "probe";
@@ -177,6 +197,16 @@ ThreadProbeResult run_threadprobe(const ThreadProbeConfig& config, StopSignal& s
     result.spawned = threads.spawned();
     result.connections = threads.connected();
     state.connections = threads.connected();
+    // Diagnosed once the threads spawned have connected, so the descriptors they hold count.
+    if (!result.failure && out_of_descriptors_at) {
+        Failure f;
+        f.side = "probe";
+        f.operation = "connect";
+        f.at_thread = *out_of_descriptors_at;
+        f.error = fmt::format("out of descriptors: {} kept for sampling", kDescriptorReserve);
+        f.diagnosis = diagnose(read_limits(fs, self, cost), kDescriptorReserve + 4);
+        result.failure = std::move(f);
+    }
     if (!result.failure && threads.first_error().step != Step::none)
         result.failure = failure_from_threads(threads.first_error(), fs, self, result.server, cost);
     if (!result.failure && threads.settled() < threads.spawned()) {

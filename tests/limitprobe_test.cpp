@@ -24,7 +24,7 @@ json run_for_json(const std::vector<std::string>& args, int expected_exit = 0) {
     const auto path = temp_path("r.json");
     std::vector<std::string> all = args;
     all.insert(all.end(), {"--json", path.string(), "--quiet"});
-    const auto run = run_program("limitprobe", all, {std::chrono::seconds(240), {}});
+    const auto run = run_program("limitprobe", all, tp::test::within(std::chrono::seconds(240)));
     INFO(run.err);
     REQUIRE(run.exit_code == expected_exit);
     std::ifstream in(path);

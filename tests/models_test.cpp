@@ -300,7 +300,7 @@ TEST_CASE("worker and switch-interval usage errors exit 2 naming the flag", "[mo
         {{"--model", "threshold", "--threshold", "93"}, "--threshold"},
     };
     for (const auto& c : cases) {
-        const auto run = tp::test::run_program("fibserver", c.args, {10s, std::nullopt});
+        const auto run = tp::test::run_program("fibserver", c.args, tp::test::within(10s));
         INFO(c.args[2] << " " << c.args[3] << " -> " << run.err);
         CHECK(run.exit_code == 2);
         CHECK(run.err.find(c.says) != std::string::npos);

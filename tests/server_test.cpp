@@ -215,7 +215,7 @@ TEST_CASE("fibserver usage errors: one line naming the flag, exit 2", "[server]"
         {{"--idle-timeout", "-1s"}, "--idle-timeout"},
     };
     for (const auto& c : cases) {
-        const auto run = tp::test::run_program("fibserver", c.args, {10s, std::nullopt});
+        const auto run = tp::test::run_program("fibserver", c.args, tp::test::within(10s));
         INFO(c.args.front() << " -> " << run.err);
         CHECK(run.exit_code == 2);
         CHECK_THAT(run.err, Catch::StartsWith("fibserver: error: ") && Catch::Contains(c.says) &&
@@ -226,13 +226,13 @@ TEST_CASE("fibserver usage errors: one line naming the flag, exit 2", "[server]"
 }
 
 TEST_CASE("fibserver --help and --version", "[server]") {
-    const auto help = tp::test::run_program("fibserver", {"--help"}, {10s, std::nullopt});
+    const auto help = tp::test::run_program("fibserver", {"--help"}, tp::test::within(10s));
     CHECK(help.exit_code == 0);
     for (const char* flag :
          {"--model", "--handler", "--stack", "--port", "--bind", "--max-n", "--max-line",
           "--raw-grace", "--backlog", "--max-connections", "--idle-timeout"})
         CHECK_THAT(help.out, Catch::Contains(flag));
-    const auto version = tp::test::run_program("fibserver", {"--version"}, {10s, std::nullopt});
+    const auto version = tp::test::run_program("fibserver", {"--version"}, tp::test::within(10s));
     CHECK(version.exit_code == 0);
     CHECK_THAT(version.out, Catch::StartsWith("fibserver "));
 }
@@ -240,7 +240,7 @@ TEST_CASE("fibserver --help and --version", "[server]") {
 TEST_CASE("a runtime failure is one line and exit 1", "[server]") {
     auto holder = start_server({});
     const auto run = tp::test::run_program(
-        "fibserver", {"--port", std::to_string(holder.endpoint().port)}, {10s, std::nullopt});
+        "fibserver", {"--port", std::to_string(holder.endpoint().port)}, tp::test::within(10s));
     CHECK(run.exit_code == 1);
     CHECK_THAT(run.err, Catch::StartsWith("fibserver: bind 127.0.0.1:") &&
                             Catch::Contains("Address already in use"));

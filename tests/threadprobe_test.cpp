@@ -1,5 +1,6 @@
 // threadprobe end to end: the real program against a real embedded fibserver on loopback.
 // Bounds come from how the machine works, not from a run we liked.
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -10,6 +11,7 @@
 
 #include "run_program.hpp"
 #include "sanitized.hpp"
+#include "test_client.hpp"
 
 namespace {
 
@@ -146,6 +148,36 @@ TEST_CASE("thread creation failing mid-run: limit named, results kept, exit 1", 
     CHECK_THAT(failure["evidence"].get<std::string>(), Catch::Contains("Max address space"));
     // What was reached is still measured.
     CHECK(r["summary"]["connections"].get<int>() == failure["at_thread"].get<int>());
+    CHECK(r["samples"].size() >= 3);
+}
+
+TEST_CASE("out of descriptors: the probe stops short of RLIMIT_NOFILE, names it, keeps results",
+          "[threadprobe]") {
+    // 128 descriptors for 300 connections: the probe must keep enough to go on sampling and
+    // say why it stopped, not die reading /proc/meminfo.
+    auto server =
+        tp::test::start_fibserver({"--max-connections", "1000", "--idle-timeout", "none"});
+    const auto path = temp_path("nofile.json");
+    tp::test::RunOptions options;
+    options.descriptor_limit = 128;
+    const auto run =
+        run_program("threadprobe",
+                    {"--threads=300", "--stack=64k", "--hold=200ms", "--connect",
+                     fmt::format("{}:{}", server.endpoint().host, server.endpoint().port), "--json",
+                     path.string(), "--quiet"},
+                    options);
+    INFO(run.out << run.err);
+    CHECK(run.exit_code == 1);
+    const json r = read_json(path);
+    std::filesystem::remove(path);
+    const json& failure = r["summary"]["failure"];
+    REQUIRE(failure.is_object());
+    CHECK(failure["binding_limit"] == "RLIMIT_NOFILE");
+    CHECK(failure["operation"] == "connect");
+    // Every connection it made holds one descriptor, under the 128 less the kept ones.
+    const int connections = r["summary"]["connections"].get<int>();
+    CHECK(connections > 0);
+    CHECK(connections < 128 - 32);
     CHECK(r["samples"].size() >= 3);
 }
 

@@ -40,6 +40,10 @@ ProgramRun run_program(const std::string& name, const std::vector<std::string>& 
             const rlimit limit{*options.address_space_limit, *options.address_space_limit};
             ::setrlimit(RLIMIT_AS, &limit);
         }
+        if (options.descriptor_limit) {
+            const rlimit limit{*options.descriptor_limit, *options.descriptor_limit};
+            ::setrlimit(RLIMIT_NOFILE, &limit);
+        }
         ::execv(path.c_str(), argv.data());
         ::_exit(127);
     }

@@ -22,7 +22,15 @@ struct ProgramRun {
 struct RunOptions {
     std::chrono::milliseconds timeout{std::chrono::seconds(60)};
     std::optional<rlim_t> address_space_limit;  // RLIMIT_AS for the child, in bytes
+    std::optional<rlim_t> descriptor_limit;     // RLIMIT_NOFILE for the child
 };
+
+// Options that only bound the run's time.
+inline RunOptions within(std::chrono::milliseconds timeout) {
+    RunOptions options;
+    options.timeout = timeout;
+    return options;
+}
 
 // The path of a program in build/bin.
 std::string program(const std::string& name);
