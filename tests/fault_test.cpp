@@ -615,6 +615,26 @@ void check_nothing_left(const std::vector<tp::test::ProcessEntry>& seen_mid_run,
     CHECK(left.empty());
 }
 
+// limitprobe --connections well into its first stack size: its server up, its child holding at
+// least 200 connection threads, and every process of the run recorded.
+struct LimitprobeMidRun {
+    tp::test::BackgroundProgram probe;
+    pid_t server = 0;
+    std::vector<tp::test::ProcessEntry> family;
+
+    explicit LimitprobeMidRun(const std::filesystem::path& path)
+        : probe("limitprobe", {"--stack=16k,64k", "--connections", "--max=3000", "--time-limit=60s",
+                               "--json", path.string(), "--quiet"}) {
+        const std::optional<pid_t> embedded = embedded_server_of(probe.pid());
+        REQUIRE(embedded);
+        server = *embedded;
+        const std::optional<pid_t> child = attempt_child_of(probe.pid());
+        REQUIRE(child);
+        REQUIRE(wait_for_threads(*child, 200));
+        family = tp::test::family_of(probe.pid(), {probe.pid(), server});
+    }
+};
+
 }  // namespace
 
 TEST_CASE("fault: Ctrl-C during threadprobe's hold keeps what it measured and leaves nothing",
@@ -680,15 +700,10 @@ TEST_CASE(
     // kill -INT reaches the probe alone; a terminal's Ctrl-C its whole group, its child too.
     const bool whole_group = GENERATE(false, true);
     const auto path = temp_path("limitprobe-int.json");
-    tp::test::BackgroundProgram probe(
-        "limitprobe", {"--stack=16k,64k", "--connections", "--max=3000", "--time-limit=60s",
-                       "--json", path.string(), "--quiet"});
-    const std::optional<pid_t> server = embedded_server_of(probe.pid());
-    REQUIRE(server);
-    const std::optional<pid_t> child = attempt_child_of(probe.pid());
-    REQUIRE(child);
-    REQUIRE(wait_for_threads(*child, 200));
-    const auto family = tp::test::family_of(probe.pid(), {probe.pid(), *server});
+    LimitprobeMidRun run_state(path);
+    auto& probe = run_state.probe;
+    const std::optional<pid_t> server = run_state.server;
+    const auto& family = run_state.family;
     INFO("mid-run: " << tp::test::describe(family));
 
     REQUIRE(::kill(whole_group ? -probe.pid() : probe.pid(), SIGINT) == 0);
@@ -709,15 +724,10 @@ TEST_CASE(
 TEST_CASE("fault: limitprobe's server killed mid-run: it says so, keeps the rows, exits 1",
           "[fault][probes]") {
     const auto path = temp_path("limitprobe-died.json");
-    tp::test::BackgroundProgram probe(
-        "limitprobe", {"--stack=16k,64k", "--connections", "--max=3000", "--time-limit=60s",
-                       "--json", path.string(), "--quiet"});
-    const std::optional<pid_t> server = embedded_server_of(probe.pid());
-    REQUIRE(server);
-    const std::optional<pid_t> child = attempt_child_of(probe.pid());
-    REQUIRE(child);
-    REQUIRE(wait_for_threads(*child, 200));
-    const auto family = tp::test::family_of(probe.pid(), {probe.pid(), *server});
+    LimitprobeMidRun run_state(path);
+    auto& probe = run_state.probe;
+    const std::optional<pid_t> server = run_state.server;
+    const auto& family = run_state.family;
 
     REQUIRE(::kill(*server, SIGKILL) == 0);
     const auto run = probe.finish(60s);
