@@ -27,12 +27,15 @@
 #include "model.hpp"
 #include "net.hpp"
 #include "process_tree.hpp"
+#include "result_files.hpp"
 #include "run_program.hpp"
 #include "sanitized.hpp"
 #include "server.hpp"
 #include "test_client.hpp"
 
 namespace {
+
+using tp::test::read_json;
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -145,14 +148,7 @@ std::optional<pid_t> wait_until_computing(const std::vector<pid_t>& processes) {
 }
 
 std::filesystem::path temp_path(const std::string& name) {
-    return std::filesystem::temp_directory_path() /
-           ("fault-test-" + std::to_string(::getpid()) + "-" + name);
-}
-
-json read_json(const std::filesystem::path& path) {
-    std::ifstream in(path);
-    REQUIRE(in.good());
-    return json::parse(in);
+    return tp::test::temp_path("fault", name);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "result_files.hpp"
 #include "run_program.hpp"
 
 namespace {
@@ -14,17 +15,7 @@ using nlohmann::json;
 using tp::test::run_program;
 
 json run_json(const std::string& program, std::vector<std::string> args) {
-    const auto path = std::filesystem::temp_directory_path() /
-                      (program + "-test-" + std::to_string(::getpid()) + ".json");
-    args.insert(args.end(), {"--json", path.string(), "--quiet"});
-    const auto run = run_program(program, args);
-    INFO(run.err);
-    REQUIRE(run.exit_code == 0);
-    std::ifstream in(path);
-    REQUIRE(in.good());
-    json r = json::parse(in);
-    std::filesystem::remove(path);
-    return r;
+    return tp::test::run_for_json(program, std::move(args));
 }
 
 void check_ordered(const json& s) {

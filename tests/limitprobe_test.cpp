@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "result_files.hpp"
 #include "run_program.hpp"
 #include "sanitized.hpp"
 
@@ -15,23 +16,9 @@ namespace {
 using nlohmann::json;
 using tp::test::run_program;
 
-std::filesystem::path temp_path(const std::string& name) {
-    return std::filesystem::temp_directory_path() /
-           ("limitprobe-test-" + std::to_string(::getpid()) + "-" + name);
-}
-
 json run_for_json(const std::vector<std::string>& args, int expected_exit = 0) {
-    const auto path = temp_path("r.json");
-    std::vector<std::string> all = args;
-    all.insert(all.end(), {"--json", path.string(), "--quiet"});
-    const auto run = run_program("limitprobe", all, tp::test::within(std::chrono::seconds(240)));
-    INFO(run.err);
-    REQUIRE(run.exit_code == expected_exit);
-    std::ifstream in(path);
-    REQUIRE(in.good());
-    json r = json::parse(in);
-    std::filesystem::remove(path);
-    return r;
+    return tp::test::run_for_json("limitprobe", args, expected_exit,
+                                  tp::test::within(std::chrono::seconds(240)));
 }
 
 }  // namespace

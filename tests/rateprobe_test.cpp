@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "result_files.hpp"
 #include "run_program.hpp"
 
 namespace {
@@ -15,17 +16,7 @@ using nlohmann::json;
 using tp::test::run_program;
 
 json run_json(std::vector<std::string> args) {
-    const auto path = std::filesystem::temp_directory_path() /
-                      ("rateprobe-test-" + std::to_string(::getpid()) + ".json");
-    args.insert(args.end(), {"--json", path.string(), "--quiet"});
-    const auto run = run_program("rateprobe", args);
-    INFO(run.err);
-    REQUIRE(run.exit_code == 0);
-    std::ifstream in(path);
-    REQUIRE(in.good());
-    json r = json::parse(in);
-    std::filesystem::remove(path);
-    return r;
+    return tp::test::run_for_json("rateprobe", std::move(args));
 }
 
 }  // namespace

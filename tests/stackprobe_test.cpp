@@ -13,23 +13,19 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "result_files.hpp"
 #include "run_program.hpp"
 #include "sanitized.hpp"
 
 namespace {
 
+using tp::test::read_json;
+
 using nlohmann::json;
 using tp::test::run_program;
 
 std::filesystem::path temp_path(const std::string& name) {
-    return std::filesystem::temp_directory_path() /
-           ("stackprobe-test-" + std::to_string(::getpid()) + "-" + name);
-}
-
-json read_json(const std::filesystem::path& path) {
-    std::ifstream in(path);
-    REQUIRE(in.good());
-    return json::parse(in);
+    return tp::test::temp_path("stackprobe", name);
 }
 
 // The whole sweep takes well under a second; a run that takes this long is stuck.

@@ -9,11 +9,14 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "result_files.hpp"
 #include "run_program.hpp"
 #include "sanitized.hpp"
 #include "test_client.hpp"
 
 namespace {
+
+using tp::test::read_json;
 
 using nlohmann::json;
 using tp::test::run_program;
@@ -21,14 +24,7 @@ using tp::test::run_program;
 constexpr double kStackKiB = 64;
 
 std::filesystem::path temp_path(const std::string& name) {
-    return std::filesystem::temp_directory_path() /
-           ("threadprobe-test-" + std::to_string(::getpid()) + "-" + name);
-}
-
-json read_json(const std::filesystem::path& path) {
-    std::ifstream in(path);
-    REQUIRE(in.good());
-    return json::parse(in);
+    return tp::test::temp_path("threadprobe", name);
 }
 
 }  // namespace
