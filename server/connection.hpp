@@ -29,7 +29,7 @@ struct ConnectionHooks {
 };
 
 // Everything a connection needs, small and trivially copyable so that a connection thread can
-// keep its own copy on its stack (models_threads.cpp explains why).
+// keep its own copy on its stack (models/threads.cpp explains why).
 struct ConnectionSettings {
     Handler handler = Handler::fib;
     ProtocolLimits limits;

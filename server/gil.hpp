@@ -14,7 +14,7 @@
 // same reason a holder that yields on request counts as waiting from the moment it lets go.
 //
 // Waiting uses std::mutex and std::condition_variable only: no heap, as connection threads
-// require (models_threads.cpp).
+// require (models/threads.cpp).
 #pragma once
 
 #include <pthread.h>

@@ -1,6 +1,6 @@
 // The wire protocol, as pure logic: bytes in, requests or errors out, reply lines formatted
 // into fixed buffers. No sockets here (connection.cpp drives it) and no heap: it runs in
-// connection threads whose whole budget is a small stack (see models_threads.cpp).
+// connection threads whose whole budget is a small stack (see models/threads.cpp).
 //
 // A request is an ASCII decimal n ended by '\n'; "\r\n" and blanks around the number are
 // tolerated, as Python's int() tolerates them. The reply is fib(n) and '\n'. Bad input gets

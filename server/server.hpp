@@ -11,25 +11,11 @@
 #include <string_view>
 
 #include "connection.hpp"
+#include "model_kind.hpp"
 #include "net.hpp"
 
 namespace tp {
 
-// Concurrency models (DESIGN.md). pool, threshold, prefork, epoll and gil come later; each
-// becomes one more enumerator, name and Model implementation (model.hpp).
-enum class ModelKind : std::uint8_t {
-    iterative,  // one client at a time: a second client waits
-    threads,    // a detached pthread per connection, with a chosen stack size
-    gil,        // threads plus an emulated interpreter lock (CPython's since 3.2)
-    pool,       // connection threads hand every fib to --workers forked processes
-    threshold,  // inline below --threshold, the pool above
-    prefork,    // --workers forked processes accepting on one socket
-    epoll,      // one event-loop thread, non-blocking sockets
-};
-std::optional<ModelKind> parse_model(std::string_view name);
-std::string_view model_name(ModelKind model);
-// "iterative, threads": for --help and error messages.
-std::string model_names();
 
 struct ServerConfig {
     ModelKind model = ModelKind::threads;

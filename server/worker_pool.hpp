@@ -3,7 +3,7 @@
 // calling thread until a worker has answered.
 //
 // Borrowing takes a mutex and waits on a condition variable over a fixed array, so it never
-// touches the heap (connection threads must not; see models_threads.cpp). A worker that dies
+// touches the heap (connection threads must not; see models/threads.cpp). A worker that dies
 // mid-request fails only that request: a supervisor thread, which lives as long as the pool
 // (workers die with the thread that forked them), reaps it and forks a replacement.
 #pragma once

@@ -1,4 +1,4 @@
-#include "stackprobe_descent.hpp"
+#include "descent.hpp"
 
 #include <alloca.h>
 #include <pthread.h>

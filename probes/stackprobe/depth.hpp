@@ -8,8 +8,8 @@
 #include <optional>
 #include <vector>
 
-#include "stackprobe_child.hpp"
-#include "stackprobe_descent.hpp"
+#include "child_run.hpp"
+#include "descent.hpp"
 
 namespace tp {
 

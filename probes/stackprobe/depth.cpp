@@ -1,4 +1,4 @@
-#include "stackprobe_depth.hpp"
+#include "depth.hpp"
 
 #include <pthread.h>
 #include <sys/resource.h>

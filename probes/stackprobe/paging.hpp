@@ -12,8 +12,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "stackprobe_child.hpp"
-#include "stackprobe_descent.hpp"
+#include "child_run.hpp"
+#include "descent.hpp"
 
 namespace tp {
 

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "embedded_server.hpp"
-#include "server.hpp"
+#include "model_kind.hpp"
 #include "units.hpp"
 
 namespace tp {

@@ -1,4 +1,4 @@
-#include "stackprobe_child.hpp"
+#include "child_run.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>

@@ -1,4 +1,4 @@
-#include "stackprobe_paging.hpp"
+#include "paging.hpp"
 
 #include <pthread.h>
 #include <sys/mman.h>

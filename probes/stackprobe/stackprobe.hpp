@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "context.hpp"
-#include "stackprobe_depth.hpp"
-#include "stackprobe_paging.hpp"
+#include "depth.hpp"
+#include "paging.hpp"
 
 namespace tp {
 
