@@ -16,7 +16,6 @@
 
 namespace tp {
 
-
 struct ServerConfig {
     ModelKind model = ModelKind::threads;
     ConnectionSettings connection;
