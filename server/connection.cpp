@@ -145,8 +145,12 @@ bool answer(int fd, const ParseEvent& event, const ConnectionSettings& settings)
 //    arrives within --raw-grace, they are a complete request, and the connection switches to
 //    raw mode: from then on, the unterminated tail of every read is a request at once, exactly
 //    like the Python server. The article's clients pay the grace once, on their first request.
-//  - a connection that sends a newline while undecided is in line mode for good: unterminated
-//    bytes wait for their newline however long it takes.
+//  - a connection that sends a newline while undecided is in line mode: unterminated bytes wait
+//    --raw-grace for their newline (a split segment's tail arrives far sooner), and are a
+//    request if it does not come, so "10\n" then "20" is answered twice; the connection stays
+//    in line mode.
+//  - a client that half-closes (nc -q1, a script's shutdown(SHUT_WR)) with unterminated bytes
+//    pending gets their answer before the server closes: no request is silently dropped.
 // Complete lines are lines in every mode, so "10\n20\n" in one segment is two requests.
 enum class Framing { undecided, lines, raw };
 
@@ -163,7 +167,8 @@ void serve_fib(int fd, const ConnectionSettings& settings, int stop_fd) {
     };
 
     for (;;) {
-        const bool awaiting_newline = framing == Framing::undecided && parser.has_pending();
+        // In raw mode a read's unterminated tail is answered at once, so nothing is pending.
+        const bool awaiting_newline = parser.has_pending();
         Wait w = Wait::readable;
         ssize_t n = 0;
         {
@@ -179,9 +184,14 @@ void serve_fib(int fd, const ConnectionSettings& settings, int stop_fd) {
         }
         if (w == Wait::timed_out && idle.passed()) return;
         if (w == Wait::timed_out) {
-            framing = Framing::raw;
+            if (framing == Framing::undecided) framing = Framing::raw;
             if (!respond(parser.flush_pending())) return;
             continue;
+        }
+        // End of stream: the client is done sending, but may still be reading.
+        if (w == Wait::readable && n == 0 && parser.has_pending()) {
+            respond(parser.flush_pending());
+            return;
         }
         if (w != Wait::readable || n <= 0) return;
         std::string_view input(buffer.data(), static_cast<std::size_t>(n));

@@ -61,8 +61,9 @@ constexpr std::size_t kMaxPendingOutput = 64 * 1024;
 constexpr auto kAcceptBackOff = std::chrono::milliseconds(50);
 constexpr int kMaxEvents = 256;
 
-// See connection.cpp: undecided until a newline (lines for good) or a grace period that passes
-// with unterminated bytes pending (raw from then on).
+// See connection.cpp: undecided until a newline (lines from then on) or a grace period that passes
+// with unterminated bytes pending (raw from then on). In line mode unterminated bytes that wait
+// out the grace are a request too, and a half-close answers what is pending before closing.
 enum class Framing : std::uint8_t { undecided, lines, raw };
 
 struct Connection {
@@ -83,6 +84,7 @@ struct Connection {
     bool at_worker = false;  // a request is queued for or computing at a worker
     bool closing = false;    // a final error line is on its way; close once it is sent
     bool closed = false;     // gone from the set; the struct lives until the batch ends
+    bool peer_done = false;  // the client half-closed: answer what it sent, then close
     std::string out;         // reply bytes the socket did not take yet; empty when idle
     std::string held;        // input after a request at a worker: replies keep their order
     RequestParser parser;
@@ -338,7 +340,20 @@ class EventLoop {
         return c != nullptr && c->id == id ? c : nullptr;
     }
 
-    static bool reading(const Connection& c) { return !c.at_worker && !c.closing && c.out.empty(); }
+    static bool reading(const Connection& c) {
+        return !c.at_worker && !c.closing && !c.peer_done && c.out.empty();
+    }
+
+    // Once a half-closed client's last request is answered (a worker's reply included), the
+    // connection ends the way an error line ends one: after its output is sent.
+    void end_if_peer_done(Connection& c) {
+        if (!c.peer_done || c.closed || c.at_worker || !c.held.empty()) return;
+        c.closing = true;
+        if (c.out.empty()) {
+            finish_connection(c.fd.get());
+            close(c);
+        }
+    }
 
     void update_interest(Connection& c) {
         if (c.closed) return;
@@ -375,9 +390,15 @@ class EventLoop {
     void read_from(Connection& c) {
         const ssize_t n = ::recv(c.fd.get(), buffer_.data(), buffer_.size(), 0);
         if (n < 0 && would_block(errno)) return;
+        if (n == 0 && settings_.handler == Handler::fib && c.parser.has_pending()) {
+            // End of stream with an unterminated request: answered before the close.
+            c.peer_done = true;
+            answer(c, c.parser.flush_pending());
+            end_if_peer_done(c);
+            return;
+        }
         if (n <= 0) {
-            close(
-                c);  // end of stream or reset; unterminated bytes die with it, as in connection.cpp
+            close(c);  // end of stream or reset
             return;
         }
         const std::string_view input(buffer_.data(), static_cast<std::size_t>(n));
@@ -405,7 +426,7 @@ class EventLoop {
         if (!c.parser.has_pending()) return;
         if (c.framing == Framing::raw) {
             answer(c, c.parser.flush_pending());
-        } else if (c.framing == Framing::undecided) {
+        } else {
             // Every read restarts the wait, as the blocking models' ppoll does.
             c.grace_deadline = Clock::now() + settings_.raw_grace;
             grace_.push_back({c.grace_deadline, c.fd.get(), c.id});
@@ -480,10 +501,10 @@ class EventLoop {
             Connection* c = find(t.fd, t.id);
             // Stale unless this is still the connection's latest wait for a newline.
             if (c == nullptr || c->closed || c->closing || c->at_worker ||
-                c->grace_deadline != t.deadline || c->framing != Framing::undecided ||
+                c->grace_deadline != t.deadline || c->framing == Framing::raw ||
                 !c->parser.has_pending())
                 continue;
-            c->framing = Framing::raw;
+            if (c->framing == Framing::undecided) c->framing = Framing::raw;
             answer(*c, c->parser.flush_pending());
             update_interest(*c);
         }
@@ -606,6 +627,9 @@ class EventLoop {
         // What arrived behind the request, in order; may send the next one to a worker.
         const std::string held = std::exchange(c.held, std::string());
         feed(c, held);
+        if (c.peer_done && !c.at_worker && c.parser.has_pending())
+            answer(c, c.parser.flush_pending());
+        end_if_peer_done(c);
         update_interest(c);
     }
 
