@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "study.hpp"
+#include "probe_results.hpp"
 
 namespace tp::report {
 namespace {
@@ -212,11 +212,11 @@ Claim memory_arrives_in_pages(const Paging& paging, const ThreadRun& default_run
         "used.",
         fmt::format("resident stack grew in steps of {:.0f} B (page {:.0f} B) while recursing; "
                     "a default-stack thread is {:.1f} KiB resident of {:.0f} KiB reserved",
-                    paging.step_bytes, paging.page_bytes, default_run.probe.rss_per_thread_kib,
-                    default_run.probe.vsz_per_thread_kib),
+                    paging.resident_step_bytes, paging.page_bytes,
+                    default_run.probe.rss_per_thread_kib, default_run.probe.vsz_per_thread_kib),
         "holds if resident memory grows in 4096-byte steps and a thread's resident size is "
         "under 1% of its stack",
-        holds_if(paging.step_bytes == 4096 && paging.page_bytes == 4096 &&
+        holds_if(paging.resident_step_bytes == 4096 && paging.page_bytes == 4096 &&
                  default_run.probe.rss_per_thread_kib < default_run.stack_bytes / 1024 * 0.01),
         {"stackprobe", default_run.name}};
 }

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "study.hpp"
+#include "probe_results.hpp"
 
 namespace tp::report {
 namespace {
