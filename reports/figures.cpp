@@ -134,7 +134,7 @@ Figure paging_staircase(const Results& r) {
         paging.stack_bytes / 1024, paging.resident_step_bytes);
     f.script = datablock("paging", rows) +
                "set grid\nset key off\nset xlabel 'recursion depth (KiB of stack used)'\n"
-               "set ylabel 'resident stack (KiB)'\n"
+               "set ylabel 'resident (mincore), KiB'\n"
                "plot $paging using 1:2 with steps lw 2 lc 1\n";
     return f;
 }

@@ -146,26 +146,26 @@ TEST_CASE("the stack is paged in one page at a time", "[stackprobe]") {
     const json& p = r["paging"];
     const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
     CHECK(p["page_bytes"].get<std::uint64_t>() == page);
-    CHECK(p["rss_step_bytes"].get<std::uint64_t>() == page);
+    CHECK(p["resident_step_bytes"].get<std::uint64_t>() == page);
 
     const json& samples = p["samples"];
     REQUIRE(samples.size() >= 16);
-    std::uint64_t last_depth = 0, last_rss = 0;
+    std::uint64_t last_depth = 0, last_resident = 0;
     for (const auto& s : samples) {
         const auto depth = s["depth_bytes"].get<std::uint64_t>();
-        const auto rss = s["rss_kib"].get<std::uint64_t>() * 1024;
+        const auto resident = s["resident_kib"].get<std::uint64_t>() * 1024;
         CHECK(depth > last_depth);
-        CHECK(rss >= last_rss);
+        CHECK(resident >= last_resident);
         // What the recursion has used is resident...
-        CHECK(rss >= depth);
+        CHECK(resident >= depth);
         last_depth = depth;
-        last_rss = rss;
+        last_resident = resident;
     }
     // ...and little more: the unused rest of the 1 MiB stack is not backed by memory.
     const auto stack = p["stack_bytes"].get<std::uint64_t>();
     CHECK(last_depth >= p["depth_bytes"].get<std::uint64_t>());
-    CHECK(last_rss < last_depth + 4 * page);
-    CHECK(last_rss < stack / 2);
+    CHECK(last_resident < last_depth + 4 * page);
+    CHECK(last_resident < stack / 2);
 }
 
 TEST_CASE("a bigger frame: bigger measured frames, fewer of them", "[stackprobe]") {
