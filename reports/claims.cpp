@@ -227,16 +227,16 @@ Claim no_swap_reserved(const Results& r, const ThreadRun& default_run) {
         const std::string at = fmt::format("/context/limits/{}", i);
         if (r.text(default_run.name, at + "/limit") != "commit limit") continue;
         const bool enforced = r.flag(default_run.name, at + "/enforced");
-        const std::string note = r.text_or_null(default_run.name, at + "/note");
-        return {
-            "Linux reserves no swap for thread stacks unless configured to.",
-            fmt::format("Committed_AS grew {:.0f} KiB per default-stack thread; {}",
-                        default_run.commit_per_task_kib,
-                        enforced ? "the commit limit is enforced (vm.overcommit_memory 2)" : note),
-            "holds if the commit limit is not enforced, so a stack's commit charge reserves "
-            "nothing",
-            holds_if(!enforced),
-            {default_run.name}};
+        // The probe writes a note only where the limit is not enforced: it says why.
+        return {"Linux reserves no swap for thread stacks unless configured to.",
+                fmt::format("Committed_AS grew {:.0f} KiB per default-stack thread; {}",
+                            default_run.commit_per_task_kib,
+                            enforced ? "the commit limit is enforced (vm.overcommit_memory 2)"
+                                     : r.text(default_run.name, at + "/note")),
+                "holds if the commit limit is not enforced, so a stack's commit charge reserves "
+                "nothing",
+                holds_if(!enforced),
+                {default_run.name}};
     }
     throw ResultsError(fmt::format("{}/{}.json: /context/limits has no 'commit limit' reading",
                                    r.origin(), default_run.name));
