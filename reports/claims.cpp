@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "study.hpp"
+#include "probe_results.hpp"
 
 namespace tp::report {
 namespace {
@@ -212,11 +212,11 @@ Claim memory_arrives_in_pages(const Paging& paging, const ThreadRun& default_run
         "used.",
         fmt::format("resident stack grew in steps of {:.0f} B (page {:.0f} B) while recursing; "
                     "a default-stack thread is {:.1f} KiB resident of {:.0f} KiB reserved",
-                    paging.step_bytes, paging.page_bytes, default_run.probe.rss_per_thread_kib,
-                    default_run.probe.vsz_per_thread_kib),
+                    paging.resident_step_bytes, paging.page_bytes,
+                    default_run.probe.rss_per_thread_kib, default_run.probe.vsz_per_thread_kib),
         "holds if resident memory grows in 4096-byte steps and a thread's resident size is "
         "under 1% of its stack",
-        holds_if(paging.step_bytes == 4096 && paging.page_bytes == 4096 &&
+        holds_if(paging.resident_step_bytes == 4096 && paging.page_bytes == 4096 &&
                  default_run.probe.rss_per_thread_kib < default_run.stack_bytes / 1024 * 0.01),
         {"stackprobe", default_run.name}};
 }
@@ -227,16 +227,16 @@ Claim no_swap_reserved(const Results& r, const ThreadRun& default_run) {
         const std::string at = fmt::format("/context/limits/{}", i);
         if (r.text(default_run.name, at + "/limit") != "commit limit") continue;
         const bool enforced = r.flag(default_run.name, at + "/enforced");
-        const std::string note = r.text_or_null(default_run.name, at + "/note");
-        return {
-            "Linux reserves no swap for thread stacks unless configured to.",
-            fmt::format("Committed_AS grew {:.0f} KiB per default-stack thread; {}",
-                        default_run.commit_per_task_kib,
-                        enforced ? "the commit limit is enforced (vm.overcommit_memory 2)" : note),
-            "holds if the commit limit is not enforced, so a stack's commit charge reserves "
-            "nothing",
-            holds_if(!enforced),
-            {default_run.name}};
+        // The probe writes a note only where the limit is not enforced: it says why.
+        return {"Linux reserves no swap for thread stacks unless configured to.",
+                fmt::format("Committed_AS grew {:.0f} KiB per default-stack thread; {}",
+                            default_run.commit_per_task_kib,
+                            enforced ? "the commit limit is enforced (vm.overcommit_memory 2)"
+                                     : r.text(default_run.name, at + "/note")),
+                "holds if the commit limit is not enforced, so a stack's commit charge reserves "
+                "nothing",
+                holds_if(!enforced),
+                {default_run.name}};
     }
     throw ResultsError(fmt::format("{}/{}.json: /context/limits has no 'commit limit' reading",
                                    r.origin(), default_run.name));

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <map>
 
-#include "study.hpp"
+#include "probe_results.hpp"
 
 namespace tp::report {
 namespace {
@@ -131,10 +131,10 @@ Figure paging_staircase(const Results& r) {
         "One thread with a {:.0f} KiB stack recurses deeper and deeper; after each step mincore() "
         "counts the stack's resident pages. The staircase's steps are {:.0f} bytes: real memory "
         "arrives a page at a time, only as deep as the recursion went.",
-        paging.stack_bytes / 1024, paging.step_bytes);
+        paging.stack_bytes / 1024, paging.resident_step_bytes);
     f.script = datablock("paging", rows) +
                "set grid\nset key off\nset xlabel 'recursion depth (KiB of stack used)'\n"
-               "set ylabel 'resident stack (KiB)'\n"
+               "set ylabel 'resident (mincore), KiB'\n"
                "plot $paging using 1:2 with steps lw 2 lc 1\n";
     return f;
 }

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "study.hpp"
+#include "probe_results.hpp"
 
 namespace tp::report {
 namespace {
@@ -55,9 +55,12 @@ std::vector<Block> machine_section(const Results& r) {
     const auto& readings = r.at(f, "/context/limits");
     for (std::size_t i = 0; i < readings.size(); ++i) {
         const std::string at = fmt::format("/context/limits/{}", i);
+        // A probe writes null for a figure it could not read (a /proc file it had no
+        // descriptor left for): said so, never shown as 0.
+        const auto current = r.number_or_null(f, at + "/current");
         const auto ceiling = r.number_or_null(f, at + "/ceiling");
         limits.rows.push_back(
-            {r.text(f, at + "/limit"), fmt::format("{:.0f}", r.number(f, at + "/current")),
+            {r.text(f, at + "/limit"), current ? fmt::format("{:.0f}", *current) : "not measured",
              ceiling ? fmt::format("{:.0f}", *ceiling) : "unlimited", r.text(f, at + "/unit"),
              r.flag(f, at + "/enforced") ? "yes" : "no", r.text(f, at + "/source")});
     }

@@ -5,7 +5,12 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <numeric>
+#include <vector>
 
+#include "probe_results.hpp"
+#include "report_input.hpp"
+#include "request_clients.hpp"
 #include "result_files.hpp"
 #include "run_program.hpp"
 
@@ -29,24 +34,58 @@ void check_ordered(const json& s) {
 
 TEST_CASE("two clients: every request timed, per client and overall", "[latencyprobe]") {
     const json r = run_json("latencyprobe", {"--clients=2", "--n=25", "--count=5"});
-    for (const char* key : {"tool", "version", "context", "config", "summary"})
-        CHECK(r.contains(key));
+    CHECK(r["tool"] == "latencyprobe");
     const json& s = r["summary"];
     CHECK(s["overall"]["requests"] == 10);
     check_ordered(s["overall"]);
     REQUIRE(s["clients"].size() == 2);
     for (const auto& c : s["clients"]) {
         CHECK(c["requests"] == 5);
-        CHECK(c["latencies_ms"].size() == 5);
         CHECK(c["error"].is_null());
         check_ordered(c);
     }
+
+    // What the report reads from a perf1 run, read by its own reader.
+    const std::string name = "latency-threads-2";
+    const auto results = tp::test::report_input(name, r);
+    tp::test::check_context_as_the_report_reads_it(results, name);
+    const tp::report::LatencyRun run = tp::report::read_latency(results, "threads", 2);
+    CHECK(run.n == 25);
+    std::vector<double> all;
+    for (const auto& client : run.latencies_ms) {
+        CHECK(client.size() == 5);
+        for (double ms : client) CHECK(ms > 0);
+        all.insert(all.end(), client.begin(), client.end());
+    }
+    // The median the report compares is the median of the latencies it plots.
+    CHECK(run.p50_ms == tp::latency_stats(all).p50_ms);
 }
 
 TEST_CASE("a duration repeats for a while instead of a count", "[latencyprobe]") {
-    const json r = run_json("latencyprobe", {"--n=20", "--duration=300ms"});
-    CHECK(r["summary"]["overall"]["requests"].get<int>() >= 1);
+    // fib(27): a third of a millisecond of the server's time here, and long beside what the
+    // client does between two requests (a clock read, a push_back), so that waiting for replies
+    // is nearly all of the client's run, on any machine.
+    constexpr double kDurationMs = 300;
+    const json r = run_json("latencyprobe", {"--n=27", "--duration=300ms"});
     CHECK(r["config"]["count"].is_null());
+    CHECK(r["config"]["duration_s"] == Approx(kDurationMs / 1000));
+    const json& client = r["summary"]["clients"][0];
+    const auto latencies = client["latencies_ms"].get<std::vector<double>>();
+    REQUIRE_FALSE(latencies.empty());
+    CHECK(client["requests"] == latencies.size());
+    CHECK(r["summary"]["overall"]["requests"] == latencies.size());
+    const double waited_ms = std::accumulate(latencies.begin(), latencies.end(), 0.0);
+    // Each latency is rounded to a microsecond.
+    const double rounding_ms = 0.0005 * static_cast<double>(latencies.size());
+    // One client asks one request at a time, and asks again only before the deadline: every
+    // reply but the last came within the duration...
+    CHECK(waited_ms - latencies.back() < kDurationMs + rounding_ms);
+    // ...and it stops asking only once the duration is over, so its waits cover most of it. A
+    // probe that stopped early, or ignored --duration for its default count of 20 (a few ms of
+    // fib(27)), falls far short; one that timed in microseconds lands far over.
+    CHECK(waited_ms >= kDurationMs / 2);
+    // What it timed fits in the time it ran.
+    CHECK(waited_ms <= r["summary"]["elapsed_s"].get<double>() * 1000 + 0.5 + rounding_ms);
 }
 
 TEST_CASE("latencyprobe bad input: one line naming the flag, exit 2", "[latencyprobe]") {

@@ -1,5 +1,7 @@
 // The report layer: claims, verdicts and renderings, against a real results folder
 // (tests/fixtures/report, from a scripts/reproduce --quick run).
+#include "report.hpp"
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdlib>
@@ -90,9 +92,13 @@ TEST_CASE("a verdict follows its figure", "[report]") {
                   .verdict == Verdict::differs);
     }
     SECTION("overcommit mode 2 enforces the commit limit: the swap claim differs") {
+        // As the probe writes it in mode 2: enforced, and no note saying why not.
         auto& limits = results.edit("threadprobe-default-1000")["context"]["limits"];
-        for (auto& l : limits)
-            if (l["limit"] == "commit limit") l["enforced"] = true;
+        for (auto& l : limits) {
+            if (l["limit"] != "commit limit") continue;
+            l["enforced"] = true;
+            l.erase("note");
+        }
         const Claim c =
             claim_starting(tp::report::evaluate_claims(results), "Linux reserves no swap");
         CHECK(c.verdict == Verdict::differs);
@@ -124,6 +130,19 @@ TEST_CASE("a missing result names the file and the key", "[report]") {
             e, Catch::Contains((dir / "rate-pool.json").string()) && Catch::Contains("missing"));
         std::filesystem::remove_all(dir);
     }
+}
+
+TEST_CASE("a limit the probe could not read is said so, not shown as 0", "[report]") {
+    Results results = Results::load(kFixture);
+    // The machine table comes from the first sweep run, in stack order.
+    auto& limits = results.edit("threadprobe-16k-1000")["context"]["limits"];
+    REQUIRE(limits.size() > 1);
+    const std::string unread = limits[1]["limit"];
+    limits[1]["current"] = nullptr;
+    const auto doc =
+        tp::report::build_report(results, tp::report::evaluate_claims(results), {}, {});
+    const std::string md = tp::report::to_markdown(doc);
+    CHECK_THAT(md, Catch::Contains("| " + unread + " | not measured |"));
 }
 
 TEST_CASE("a malformed results file is named", "[report]") {

@@ -9,10 +9,13 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "probe_results.hpp"
+#include "report_input.hpp"
 #include "result_files.hpp"
 #include "run_program.hpp"
 #include "sanitized.hpp"
@@ -69,18 +72,12 @@ bool stack_layout_is_the_programs() {
 TEST_CASE("recursion fills a thread stack to just under its size, never beyond", "[stackprobe]") {
     if (!stack_layout_is_the_programs()) return;
     const json r = run_to_json({"--stack=64k,256k"}, "sweep.json");
-    for (const char* key :
-         {"tool", "version", "context", "config", "results", "main_thread", "paging"})
-        CHECK(r.contains(key));
     CHECK(r["tool"] == "stackprobe");
     REQUIRE(r["results"].size() == 2);
 
     for (const std::uint64_t stack : {64u << 10, 256u << 10}) {
         const json& row = result_for(r, stack);
         INFO(row.dump());
-        for (const char* key : {"stack_bytes", "max_depth", "frame_bytes", "usable_bytes",
-                                "usable_ratio", "ended_by"})
-            CHECK(row.contains(key));
         CHECK(row["ended_by"] == "SIGSEGV at guard page");
         // A frame holds the buffer asked for, and the return address and saved registers.
         CHECK(row["frame_bytes"].get<std::uint64_t>() >= 256);
@@ -108,6 +105,21 @@ TEST_CASE("recursion fills a thread stack to just under its size, never beyond",
     const auto depth_64k = result_for(r, 64 << 10)["max_depth"].get<std::uint64_t>();
     const auto depth_256k = result_for(r, 256 << 10)["max_depth"].get<std::uint64_t>();
     CHECK(depth_256k > 3 * depth_64k);
+
+    // What the report reads from the sweep, read by its own reader.
+    const auto results = tp::test::report_input("stackprobe", r);
+    tp::test::check_context_as_the_report_reads_it(results, "stackprobe");
+    const auto depths = tp::report::read_stack_depths(results);
+    REQUIRE(depths.size() == 2);
+    for (const auto& d : depths) {
+        INFO(d.label);
+        CHECK(d.label == (d.stack_bytes == (64u << 10) ? "64 KiB" : "256 KiB"));
+        CHECK(d.depth == result_for(r, d.stack_bytes)["max_depth"].get<double>());
+        CHECK(d.ended_by == "SIGSEGV at guard page");
+        // A ratio of byte counts, rounded to four decimals.
+        CHECK(d.usable_ratio == Approx(d.depth * d.frame_bytes / d.stack_bytes).margin(1e-4));
+        CHECK(d.descriptor_bytes <= d.above_first_frame_bytes);
+    }
 
     const json& config = r["config"];
     CHECK(config["frame_bytes"] == 256);
@@ -143,29 +155,27 @@ TEST_CASE("the main thread recurses up to RLIMIT_STACK, capped", "[stackprobe]")
 TEST_CASE("the stack is paged in one page at a time", "[stackprobe]") {
     if (!stack_layout_is_the_programs()) return;
     const json r = run_to_json({"--stack=16k"}, "paging.json");
-    const json& p = r["paging"];
-    const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-    CHECK(p["page_bytes"].get<std::uint64_t>() == page);
-    CHECK(p["rss_step_bytes"].get<std::uint64_t>() == page);
+    // The curve as the report reads it: resident KiB (counted with mincore) against depth.
+    const tp::report::Paging p = tp::report::read_paging(tp::test::report_input("stackprobe", r));
+    const auto page = static_cast<double>(::sysconf(_SC_PAGESIZE));
+    CHECK(p.page_bytes == page);
+    CHECK(p.resident_step_bytes == page);
 
-    const json& samples = p["samples"];
-    REQUIRE(samples.size() >= 16);
-    std::uint64_t last_depth = 0, last_rss = 0;
-    for (const auto& s : samples) {
-        const auto depth = s["depth_bytes"].get<std::uint64_t>();
-        const auto rss = s["rss_kib"].get<std::uint64_t>() * 1024;
-        CHECK(depth > last_depth);
-        CHECK(rss >= last_rss);
-        // What the recursion has used is resident...
-        CHECK(rss >= depth);
-        last_depth = depth;
-        last_rss = rss;
+    REQUIRE(p.samples.size() >= 16);
+    double last_depth = 0, last_resident = 0;
+    for (const auto& s : p.samples) {
+        CHECK(s.depth_kib > last_depth);
+        CHECK(s.resident_kib >= last_resident);
+        // What the recursion has used is resident, in whole pages...
+        CHECK(s.resident_kib >= s.depth_kib);
+        CHECK(std::fmod(s.resident_kib * 1024, page) == 0);
+        last_depth = s.depth_kib;
+        last_resident = s.resident_kib;
     }
     // ...and little more: the unused rest of the 1 MiB stack is not backed by memory.
-    const auto stack = p["stack_bytes"].get<std::uint64_t>();
-    CHECK(last_depth >= p["depth_bytes"].get<std::uint64_t>());
-    CHECK(last_rss < last_depth + 4 * page);
-    CHECK(last_rss < stack / 2);
+    CHECK(last_depth * 1024 >= r["paging"]["depth_bytes"].get<double>());
+    CHECK(last_resident * 1024 < last_depth * 1024 + 4 * page);
+    CHECK(last_resident * 1024 < p.stack_bytes / 2);
 }
 
 TEST_CASE("a bigger frame: bigger measured frames, fewer of them", "[stackprobe]") {

@@ -80,11 +80,12 @@ TEST_CASE("tpreport: a bad results folder is one line naming the file, and no re
     SECTION("a missing key") {
         const fs::path file = run.dir / "results" / "stackprobe.json";
         std::string text = read_file(file);
-        const auto at = text.find("\"rss_step_bytes\"");
+        const std::string key = "\"resident_step_bytes\"";
+        const auto at = text.find(key);
         REQUIRE(at != std::string::npos);
-        text.replace(at, 16, "\"renamed_key\"");
+        text.replace(at, key.size(), "\"renamed_key\"");
         std::ofstream(file) << text;
-        expected = "stackprobe.json: no key /paging/rss_step_bytes";
+        expected = "stackprobe.json: no key /paging/resident_step_bytes";
     }
     SECTION("a file that is not JSON") {
         std::ofstream(run.dir / "results" / "rate-epoll.json") << "{\"summary\": [1, 2";

@@ -51,7 +51,7 @@ PagingResult run_paging(const StackProbeConfig& config, std::uint64_t page_bytes
     p.page_bytes = page_bytes;
     PagingCurve curve = measure_paging(config.paging, config.child_timeout);
     p.samples = std::move(curve.samples);
-    p.rss_step_bytes = typical_step(p.samples);
+    p.resident_step_bytes = typical_step(p.samples);
     p.complete = curve.outcome.exit_code == 0 && !curve.outcome.timed_out &&
                  curve.outcome.message.empty() && p.samples.size() >= 2;
     p.ended_by = p.complete

@@ -59,8 +59,8 @@ struct MainThreadResult {
 
 struct PagingResult {
     PagingConfig config;
-    std::uint64_t page_bytes = 0;                 // sysconf(_SC_PAGESIZE)
-    std::optional<std::uint64_t> rss_step_bytes;  // the typical increment, as measured
+    std::uint64_t page_bytes = 0;                      // sysconf(_SC_PAGESIZE)
+    std::optional<std::uint64_t> resident_step_bytes;  // the typical increment, as measured
     std::vector<PagingSample> samples;
     std::string ended_by;
     bool complete = false;

@@ -61,9 +61,11 @@ json main_thread_json(const MainThreadResult& m) {
 json paging_json(const PagingResult& p) {
     json samples = json::array();
     for (const auto& s : p.samples)
-        samples.push_back({{"depth_bytes", s.depth_bytes}, {"rss_kib", s.resident_bytes / 1024}});
+        samples.push_back(
+            {{"depth_bytes", s.depth_bytes}, {"resident_kib", s.resident_bytes / 1024}});
     return {{"page_bytes", p.page_bytes},
-            {"rss_step_bytes", p.rss_step_bytes ? json(*p.rss_step_bytes) : json(nullptr)},
+            {"resident_step_bytes",
+             p.resident_step_bytes ? json(*p.resident_step_bytes) : json(nullptr)},
             {"source", "mincore() over the thread's stack range (pthread_getattr_np)"},
             {"stack_bytes", p.config.stack_bytes},
             {"frame_bytes", p.config.frame_bytes},
@@ -100,7 +102,8 @@ std::string paging_lines(const PagingResult& p) {
     const PagingSample& last = p.samples.back();
     out += fmt::format(
         " resident grows in steps of {} (page {} B),\n        {} at {} deep, {} at {} deep\n",
-        p.rss_step_bytes ? fmt::format("{} B", *p.rss_step_bytes) : "none (it never grew)",
+        p.resident_step_bytes ? fmt::format("{} B", *p.resident_step_bytes)
+                              : "none (it never grew)",
         p.page_bytes, kib(first.resident_bytes), kib(first.depth_bytes), kib(last.resident_bytes),
         kib(last.depth_bytes));
     // Where the first few pages arrived: the staircase, in one line.

@@ -1,4 +1,4 @@
-#include "study.hpp"
+#include "probe_results.hpp"
 
 #include <fmt/format.h>
 
@@ -176,13 +176,13 @@ std::vector<StackDepth> read_stack_depths(const Results& r) {
 Paging read_paging(const Results& r) {
     Paging p;
     p.page_bytes = r.number("stackprobe", "/paging/page_bytes");
-    p.step_bytes = r.number("stackprobe", "/paging/rss_step_bytes");
+    p.resident_step_bytes = r.number("stackprobe", "/paging/resident_step_bytes");
     p.stack_bytes = r.number("stackprobe", "/paging/stack_bytes");
     const auto& samples = r.at("stackprobe", "/paging/samples");
     for (std::size_t i = 0; i < samples.size(); ++i) {
         const std::string at = fmt::format("/paging/samples/{}", i);
         p.samples.push_back({r.number("stackprobe", at + "/depth_bytes") / 1024,
-                             r.number("stackprobe", at + "/rss_kib")});
+                             r.number("stackprobe", at + "/resident_kib")});
     }
     return p;
 }

@@ -1,6 +1,8 @@
-// The figures the report is made of, derived from the result files: each experiment's
-// numbers in the shape the claims, tables and plots need. Nothing here is typed in; every
-// value comes from a result file through Results, which names the file and key it misses.
+// What each probe's result files say, read into the figures the report is made of:
+// threadprobe's sweep and scale runs, latencyprobe's and rateprobe's runs per model,
+// stackprobe's depths and paging curve, limitprobe's limits, each in the shape the claims,
+// tables and plots need. Nothing here is typed in; every value comes from a result file
+// through Results, which names the file and key it misses.
 #pragma once
 
 #include <cstdint>
@@ -104,13 +106,15 @@ struct StackDepth {
 };
 std::vector<StackDepth> read_stack_depths(const Results& results);
 
-struct PagingStep {
+// stackprobe's paging curve: the thread stack's resident pages, counted with mincore(),
+// against recursion depth.
+struct PagingSample {
     double depth_kib = 0;
     double resident_kib = 0;
 };
 struct Paging {
-    double page_bytes = 0, step_bytes = 0, stack_bytes = 0;
-    std::vector<PagingStep> samples;
+    double page_bytes = 0, resident_step_bytes = 0, stack_bytes = 0;
+    std::vector<PagingSample> samples;
 };
 Paging read_paging(const Results& results);
 
