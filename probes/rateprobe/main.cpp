@@ -1,6 +1,4 @@
 // rateprobe: the article's perf2, tiny requests per second, with a long one thrown in.
-#include <fmt/format.h>
-
 #include <iostream>
 
 #include "cli.hpp"
@@ -47,11 +45,8 @@ int run(int argc, char** argv) {
     tp::require_range("connections", o.connections.value, 1, 1000);
     config.connections = static_cast<unsigned>(o.connections.value);
     if (vm.count("interfere")) {
-        try {
-            config.interfere = tp::parse_interference(o.interfere);
-        } catch (const std::invalid_argument& e) {
-            throw tp::UsageError(fmt::format("option '--interfere': {}", e.what()));
-        }
+        config.interfere =
+            tp::parse_option("interfere", [&] { return tp::parse_interference(o.interfere); });
         if (config.interfere->at >= config.duration)
             throw tp::UsageError("option '--interfere': T must fall inside --duration");
     }
