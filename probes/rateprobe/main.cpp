@@ -51,7 +51,7 @@ int run(int argc, char** argv) {
             throw tp::UsageError("option '--interfere': T must fall inside --duration");
     }
     // The rate connections and the interfering one.
-    config.server = tp::server_choice(o.server, vm, config.connections + 1);
+    config.server = tp::server_source(o.server, vm, config.connections + 1);
 
     std::optional<tp::OutputFile> json_file;
     if (!o.json_path.empty()) json_file.emplace(o.json_path);
