@@ -12,11 +12,10 @@ namespace tp::bench {
 
 EmbeddedServer start_server(const Environment& env, const std::string& model,
                             std::uint64_t connections, std::optional<std::uint64_t> stack) {
-    std::vector<std::string> args = {"--model", model, "--port", "0", "--bind", "127.0.0.1"};
-    if (stack) args.insert(args.end(), {"--stack", std::to_string(*stack)});
-    const std::vector<std::string> limits = measurement_server_limits(connections);
-    args.insert(args.end(), limits.begin(), limits.end());
-    return EmbeddedServer::start(env.program("fibserver"), args);
+    return EmbeddedServer::start(FibserverLaunch{.binary = env.program("fibserver"),
+                                                 .model = model,
+                                                 .stack = stack,
+                                                 .connections = connections});
 }
 
 std::string endpoint_text(const Endpoint& e) {

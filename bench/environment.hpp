@@ -25,7 +25,7 @@ struct Environment {
 };
 
 // fibserver on an ephemeral loopback port, with room for `connections` and no idle timeout
-// (measurement_server_limits), the thread stack given for the models that make threads.
+// (FibserverLaunch), the thread stack given for the models that make threads.
 EmbeddedServer start_server(const Environment& env, const std::string& model,
                             std::uint64_t connections,
                             std::optional<std::uint64_t> stack = std::nullopt);

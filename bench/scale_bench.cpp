@@ -71,21 +71,22 @@ ScaleRun run_once(const std::string& model, const ScaleConfig& config, const Env
     const std::uint64_t per_holder = descriptor_hard_limit() - kHolderReserve;
     const std::uint64_t holders_needed =
         std::max<std::uint64_t>(2, (run.offered + per_holder - 1) / per_holder);
-    std::vector<ChildProcess> holders;
+    std::vector<Subprocess> holders;
     for (std::uint64_t i = 0; i < holders_needed; ++i) {
         const std::uint64_t share =
             run.offered / holders_needed + (i < run.offered % holders_needed ? 1 : 0);
-        holders.push_back(ChildProcess::start(env.program("hold_connections"),
-                                              {"--connect", endpoint_text(server.endpoint()),
-                                               "--connections", std::to_string(share)}));
+        holders.push_back(start_child(env.program("hold_connections"),
+                                      {"--connect", endpoint_text(server.endpoint()),
+                                       "--connections", std::to_string(share)}));
     }
     std::vector<std::string> stops;
     for (auto& holder : holders) {
         const auto line = holder.read_line(kRampTimeout);
-        if (!line)
-            throw std::runtime_error(fmt::format(
-                "hold_connections said nothing{}",
-                holder.stderr_tail().empty() ? std::string() : ": " + holder.stderr_tail()));
+        if (!line) {
+            const std::string said = last_words(holder);
+            throw std::runtime_error(
+                fmt::format("hold_connections said nothing{}", said.empty() ? "" : ": " + said));
+        }
         const nlohmann::json report = parse_json_line(*line, "hold_connections");
         run.connections += report.at("served").get<std::uint64_t>();
         const std::string why = report.at("stopped_by").get<std::string>();
@@ -101,7 +102,7 @@ ScaleRun run_once(const std::string& model, const ScaleConfig& config, const Env
     run.evidence = diagnosis.evidence;
 
     for (auto& holder : holders) holder.close_stdin();
-    for (auto& holder : holders) holder.wait(std::chrono::seconds(30));
+    for (auto& holder : holders) wait_or_kill(holder, std::chrono::seconds(30));
     server.stop(std::chrono::seconds(10));
 
     if (run.connections == 0) throw std::runtime_error(model + ": no connection was served");

@@ -20,7 +20,7 @@ constexpr double kQueueMargin = 1.5;
 
 // bare_listener, running, with room in its accept queues for every thread.
 struct Listener {
-    ChildProcess process;
+    Subprocess process;
     Endpoint endpoint;
     pid_t pid = -1;
 };
@@ -29,19 +29,18 @@ Listener start_listener(const SpawnConfig& config, const Environment& env) {
     const std::uint64_t queue = ProcFs{}.sysctl("net.core.somaxconn").value_or(4096);
     const auto listeners = static_cast<std::uint64_t>(
         std::ceil(static_cast<double>(config.threads) * kQueueMargin / static_cast<double>(queue)));
-    Listener l{
-        ChildProcess::start(env.program("bare_listener"),
-                            {"--listeners", std::to_string(std::max<std::uint64_t>(1, listeners)),
-                             "--backlog", std::to_string(queue)}),
-        {},
-        -1};
+    Listener l{start_child(env.program("bare_listener"),
+                           {"--listeners", std::to_string(std::max<std::uint64_t>(1, listeners)),
+                            "--backlog", std::to_string(queue)}),
+               {},
+               -1};
     const auto line = l.process.read_line(std::chrono::seconds(10));
     static const std::regex ready(
         R"(^bare_listener: listening on ([0-9.]+):([0-9]+) pid=([0-9]+)$)");
     std::smatch m;
     if (!line || !std::regex_match(*line, m, ready))
         throw std::runtime_error(
-            fmt::format("bare_listener did not start: {}", line ? *line : l.process.stderr_tail()));
+            fmt::format("bare_listener did not start: {}", line ? *line : last_words(l.process)));
     l.endpoint = parse_endpoint(m[1].str() + ":" + m[2].str());
     l.pid = static_cast<pid_t>(std::stol(m[3].str()));
     return l;
@@ -49,7 +48,7 @@ Listener start_listener(const SpawnConfig& config, const Environment& env) {
 
 void stop(Listener& l) {
     l.process.close_stdin();
-    l.process.wait(std::chrono::seconds(10));
+    wait_or_kill(l.process, std::chrono::seconds(10));
 }
 
 double run_bare(const SpawnConfig& config, const Environment& env) {

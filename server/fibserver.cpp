@@ -18,7 +18,7 @@ namespace {
 namespace po = tp::po;
 
 // The raw option values, checked and turned into a ServerConfig by make_config(). Integers are
-// read as signed so that "-1" is rejected rather than wrapped around by Boost's lexical_cast.
+// Counts, so that "-1" is rejected rather than wrapped around by Boost's lexical_cast.
 struct Options {
     std::string model = "threads";
     std::string handler = "fib";
@@ -27,14 +27,14 @@ struct Options {
     // 127.0.0.1:25000 and must run unchanged against a fibserver started by hand, as the
     // article's readers start it. Programs that start fibserver themselves (the probes, the
     // tests) pass --port 0 and read the port from the readiness line, so they never collide.
-    long long port = 25000;
+    tp::Count port{25000};
     std::string bind = "127.0.0.1";
-    long long max_n = 47;
-    long long max_line = 128;
+    tp::Count max_n{47};
+    tp::Count max_line{128};
     tp::Duration raw_grace{std::chrono::milliseconds(50)};
-    long long backlog = 4096;
-    long long workers = 0;
-    long long threshold = -1;  // -1: not given
+    tp::Count backlog{4096};
+    tp::Count workers{0};
+    tp::Count threshold{};  // only where given
     tp::Duration switch_interval{std::chrono::milliseconds(5)};
     tp::Count max_connections{tp::ServerConfig::kDefaultMaxConnections};
     tp::OptionalDuration idle_timeout{std::chrono::minutes(5)};
@@ -58,14 +58,14 @@ po::options_description describe_options(Options& o) {
             "stack size of each connection thread (threads model), e.g. 16k, 64k, 8m; 'default' "
             "is glibc's (the RLIMIT_STACK soft limit, usually 8 MiB, as a Python thread gets). "
             "At least PTHREAD_STACK_MIN, at most 1 GiB, rounded up to whole pages")
-        ("port", po::value(&o.port)->default_value(o.port),
+        ("port", po::value(&o.port)->default_value(o.port, std::to_string(o.port.value)),
             "TCP port; 0 picks a free one (see the readiness line). 25000 is the article's, "
             "which its perf1.py and perf2.py hard-code")
         ("bind", po::value(&o.bind)->default_value(o.bind), "IPv4 address to listen on")
-        ("max-n", po::value(&o.max_n)->default_value(o.max_n),
+        ("max-n", po::value(&o.max_n)->default_value(o.max_n, std::to_string(o.max_n.value)),
             "largest n served; above it a request gets an error line. At most 92, the largest "
             "whose fib fits in a signed 64-bit integer; the default keeps one request to seconds (fib(47): 1.8 s on a 2-core x86_64 VM)")
-        ("max-line", po::value(&o.max_line)->default_value(o.max_line),
+        ("max-line", po::value(&o.max_line)->default_value(o.max_line, std::to_string(o.max_line.value)),
             ("longest request line in bytes (2 to " + std::to_string(tp::kLineCapacity) +
              "); a longer one gets an error line and the connection is closed").c_str())
         ("raw-grace", po::value(&o.raw_grace)->default_value(o.raw_grace, tp::describe(o.raw_grace)),
@@ -74,11 +74,11 @@ po::options_description describe_options(Options& o) {
             "mode: what each read ends with unterminated is a request at once, as in the "
             "article's server. A connection that sends a newline first stays in line mode. "
             "0 = raw from the start")
-        ("backlog", po::value(&o.backlog)->default_value(o.backlog),
+        ("backlog", po::value(&o.backlog)->default_value(o.backlog, std::to_string(o.backlog.value)),
             "listen(2) backlog (the kernel caps it at net.core.somaxconn). The article's "
             "listen(5) makes a thousand simultaneous connects overflow the queue and wait for "
             "SYN retries of 1 s and more, which would distort every spawn time measured")
-        ("workers", po::value(&o.workers)->default_value(o.workers),
+        ("workers", po::value(&o.workers)->default_value(o.workers, std::to_string(o.workers.value)),
             "worker processes for pool, threshold, prefork and epoll with --threshold; 0 = one per core")
         ("threshold", po::value(&o.threshold),
             "threshold and epoll models: n above this goes to the worker pool, below it is computed "
@@ -99,14 +99,6 @@ po::options_description describe_options(Options& o) {
     return options;
 }
 
-long long in_range(const char* flag, long long value, long long min, long long max,
-                   const std::string& why = "") {
-    if (value < min || value > max)
-        throw tp::UsageError(fmt::format("option '--{}': {} is outside {}..{}{}", flag, value, min,
-                                         max, why.empty() ? "" : " (" + why + ")"));
-    return value;
-}
-
 tp::ServerConfig make_config(const Options& o, const po::variables_map& vm) {
     tp::ServerConfig config;
     const auto model = tp::parse_model(o.model);
@@ -119,30 +111,31 @@ tp::ServerConfig make_config(const Options& o, const po::variables_map& vm) {
         throw tp::UsageError(fmt::format(
             "option '--handler': unknown handler '{}' (choose fib or echo)", o.handler));
     config.connection.handler = *handler;
-    config.connection.limits.max_n = static_cast<unsigned>(in_range(
-        "max-n", o.max_n, 0, tp::kFibMaxN, "fib(93) does not fit in a signed 64-bit integer"));
+    config.connection.limits.max_n =
+        static_cast<unsigned>(tp::require_range("max-n", o.max_n.value, 0, tp::kFibMaxN,
+                                                "fib(93) does not fit in a signed 64-bit integer"));
     config.connection.limits.max_line = static_cast<std::size_t>(
-        in_range("max-line", o.max_line, 2, static_cast<long long>(tp::kLineCapacity)));
+        tp::require_range("max-line", o.max_line.value, 2, tp::kLineCapacity));
     if (o.raw_grace.value > std::chrono::seconds(60))
         throw tp::UsageError(
             "option '--raw-grace': at most 60s (it delays a client's first "
             "request)");
     config.connection.raw_grace = o.raw_grace.value;
-    config.port = static_cast<std::uint16_t>(in_range("port", o.port, 0, 65535));
+    config.port = static_cast<std::uint16_t>(tp::require_range("port", o.port.value, 0, 65535));
     config.bind = o.bind;
     in_addr address{};
     if (::inet_pton(AF_INET, o.bind.c_str(), &address) != 1)
         throw tp::UsageError(
             fmt::format("option '--bind': '{}' is not an IPv4 address (e.g. 0.0.0.0)", o.bind));
-    config.backlog =
-        static_cast<int>(in_range("backlog", o.backlog, 1, std::numeric_limits<int>::max()));
-    if (vm.count("workers") && !vm["workers"].defaulted() && o.workers == 0)
+    config.backlog = static_cast<int>(
+        tp::require_range("backlog", o.backlog.value, 1, std::numeric_limits<int>::max()));
+    if (vm.count("workers") && !vm["workers"].defaulted() && o.workers.value == 0)
         throw tp::UsageError(
             "option '--workers': 0 workers cannot compute anything (omit it for one per core)");
-    config.workers = static_cast<unsigned>(in_range("workers", o.workers, 0, 1024));
+    config.workers = static_cast<unsigned>(tp::require_range("workers", o.workers.value, 0, 1024));
     if (vm.count("threshold")) {
-        config.threshold =
-            static_cast<unsigned>(in_range("threshold", o.threshold, 0, tp::kFibMaxN));
+        config.threshold = static_cast<unsigned>(
+            tp::require_range("threshold", o.threshold.value, 0, tp::kFibMaxN));
     } else if (config.model == tp::ModelKind::threshold) {
         config.threshold = 15;  // the article's
     }

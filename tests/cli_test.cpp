@@ -60,7 +60,24 @@ TEST_CASE("counts reject what Boost's unsigned parsing would wrap", "[cli]") {
     }
     CHECK_THROWS_WITH(tp::require_range("threads", 0, 1, 100),
                       "option '--threads': 0 is out of range (1 to 100)");
-    CHECK_NOTHROW(tp::require_range("threads", 100, 1, 100));
+    CHECK(tp::require_range("threads", 100, 1, 100) == 100);
+    CHECK_THROWS_WITH(tp::require_range("max-n", 93, 0, 92, "fib(93) does not fit"),
+                      "option '--max-n': 93 is out of range (0 to 92): fib(93) does not fit");
+}
+
+TEST_CASE("a value parser's invalid_argument becomes a usage error naming the flag", "[cli]") {
+    CHECK(tp::parse_option("n", [] { return 7; }) == 7);
+    CHECK_THROWS_AS(tp::parse_option("connect", []() -> int { throw std::invalid_argument("x"); }),
+                    tp::UsageError);
+    CHECK_THROWS_WITH(
+        tp::parse_option("connect",
+                         []() -> int { throw std::invalid_argument("'nowhere' has no port"); }),
+        "option '--connect': 'nowhere' has no port");
+    // Anything else is not a usage error and passes through as it was.
+    CHECK_THROWS_AS(tp::parse_option("connect", []() -> int { throw std::runtime_error("io"); }),
+                    std::runtime_error);
+    CHECK_THROWS_WITH(tp::parse_option("connect", []() -> int { throw std::runtime_error("io"); }),
+                      "io");
 }
 
 TEST_CASE("a list of stack sizes, 'default' among them", "[cli]") {

@@ -40,8 +40,8 @@ LatencyProbeResult run_latencyprobe(const LatencyProbeConfig& config, StopSignal
     LatencyProbeResult result;
     result.config = config;
     result.context = read_machine_context(ProcFs{}, ::getpid(), {8 << 20, true});
-    TargetServer server(config.server);
-    result.server = server.description();
+    ServerHandle server(config.server);
+    result.server = server.identity();
     const std::string expected = std::to_string(fib_by_iteration(config.n));
 
     // Every client connects first, then all start together: the overlap is the experiment.
@@ -116,30 +116,29 @@ json to_json(const LatencyProbeResult& r) {
         j["latencies_ms"] = lat;
         clients.push_back(j);
     }
-    return {
-        {"tool", "latencyprobe"},
-        {"version", THREADPROBE_VERSION},
-        {"context", to_json(r.context)},
-        {"config",
-         {{"clients", r.config.clients},
-          {"n", r.config.n},
-          {"count", r.config.count ? json(*r.config.count) : json(nullptr)},
-          {"duration_s", r.config.duration
-                             ? json(std::chrono::duration<double>(*r.config.duration).count())
-                             : json(nullptr)},
-          {"server", r.server},
-          {"server_model", r.config.server.connect ? json(nullptr) : json(r.config.server.model)}}},
-        {"summary",
-         {{"overall", stats_json(r.overall)},
-          {"clients", clients},
-          {"elapsed_s", round3(r.elapsed_s)},
-          {"interrupted", r.interrupted}}}};
+    return {{"tool", "latencyprobe"},
+            {"version", THREADPROBE_VERSION},
+            {"context", to_json(r.context)},
+            {"config",
+             {{"clients", r.config.clients},
+              {"n", r.config.n},
+              {"count", r.config.count ? json(*r.config.count) : json(nullptr)},
+              {"duration_s", r.config.duration
+                                 ? json(std::chrono::duration<double>(*r.config.duration).count())
+                                 : json(nullptr)},
+              {"server", r.server.description()},
+              {"server_model", r.server.embedded ? json(r.server.model) : json(nullptr)}}},
+            {"summary",
+             {{"overall", stats_json(r.overall)},
+              {"clients", clients},
+              {"elapsed_s", round3(r.elapsed_s)},
+              {"interrupted", r.interrupted}}}};
 }
 
 std::string to_table(const LatencyProbeResult& r) {
-    std::string out = fmt::format("latencyprobe {}: {} client{} repeating fib({})\nserver:  {}\n\n",
-                                  THREADPROBE_VERSION, r.config.clients,
-                                  r.config.clients == 1 ? "" : "s", r.config.n, r.server);
+    std::string out = fmt::format(
+        "latencyprobe {}: {} client{} repeating fib({})\nserver:  {}\n\n", THREADPROBE_VERSION,
+        r.config.clients, r.config.clients == 1 ? "" : "s", r.config.n, r.server.description());
     out += fmt::format("{:<8} {:>9} {:>10} {:>10} {:>10} {:>10}\n", "client", "requests", "p50 ms",
                        "p90 ms", "p99 ms", "max ms");
     auto row = [&](const std::string& name, const LatencyStats& s) {

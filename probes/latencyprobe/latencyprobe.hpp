@@ -12,6 +12,7 @@
 #include "context.hpp"
 #include "progress.hpp"
 #include "request_clients.hpp"
+#include "target_server.hpp"
 
 namespace tp {
 
@@ -22,7 +23,7 @@ struct LatencyProbeConfig {
     unsigned n = 30;                                   // perf1.py's request
     std::optional<std::uint64_t> count;                // requests per client
     std::optional<std::chrono::nanoseconds> duration;  // or for this long
-    ServerChoice server;
+    ServerSource server;
     std::chrono::seconds reply_timeout{60};
 };
 
@@ -35,7 +36,7 @@ struct ClientLatency {
 struct LatencyProbeResult {
     LatencyProbeConfig config;
     MachineContext context;
-    std::string server;
+    ServerIdentity server;
     std::vector<ClientLatency> clients;
     LatencyStats overall;
     double elapsed_s = 0;

@@ -1,6 +1,4 @@
 // latencyprobe: the article's perf1, per-request latency of K clients repeating fib(n).
-#include <fmt/format.h>
-
 #include <iostream>
 
 #include "cli.hpp"
@@ -60,7 +58,7 @@ int run(int argc, char** argv) {
     } else {
         config.count = 20;
     }
-    config.server = tp::server_choice(o.server, vm, config.clients);
+    config.server = tp::server_source(o.server, vm, config.clients);
 
     std::optional<tp::OutputFile> json_file;
     if (!o.json_path.empty()) json_file.emplace(o.json_path);

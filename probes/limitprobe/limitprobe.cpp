@@ -268,10 +268,9 @@ LimitProbeResult run_limitprobe(const LimitProbeConfig& config, StopSignal& stop
     std::optional<EmbeddedServer> server;
     if (config.connections) {
         // The server's own threads are small: what is measured is the probe's side.
-        std::vector<std::string> args = {"--model", "threads", "--port", "0", "--stack", "16k"};
-        const std::vector<std::string> limits = measurement_server_limits(config.max_threads);
-        args.insert(args.end(), limits.begin(), limits.end());
-        server.emplace(EmbeddedServer::start(config.server_binary, args));
+        server.emplace(EmbeddedServer::start(FibserverLaunch{.binary = config.server_binary,
+                                                             .stack = 16 * 1024,
+                                                             .connections = config.max_threads}));
         result.server = fmt::format("{}:{} model={} pid={}", server->endpoint().host,
                                     server->endpoint().port, server->model(), server->pid());
     }

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include "embedded_server.hpp"
 #include "model_kind.hpp"
 #include "units.hpp"
 
@@ -20,46 +19,37 @@ void add_server_options(po::options_description& options, ServerOptions& o) {
     // clang-format on
 }
 
-ServerChoice server_choice(const ServerOptions& o, const po::variables_map& vm,
+ServerSource server_source(const ServerOptions& o, const po::variables_map& vm,
                            std::uint64_t connections) {
-    ServerChoice c;
     if (!o.connect.empty()) {
-        try {
-            c.connect = parse_endpoint(o.connect);
-        } catch (const std::invalid_argument& e) {
-            throw UsageError(fmt::format("option '--connect': {}", e.what()));
-        }
+        const Endpoint endpoint =
+            parse_option("connect", [&] { return parse_endpoint(o.connect); });
         for (const char* flag :
              {"server-model", "workers", "threshold", "switch-interval", "server-stack"})
             if (vm.count(flag))
-                throw UsageError(fmt::format(
-                    "option '--{}': only for an embedded server, not with --connect", flag));
-        return c;
+                throw option_error(flag, "only for an embedded server, not with --connect");
+        return RunningServer{endpoint, std::nullopt};
     }
     if (!parse_model(o.model))
-        throw UsageError(fmt::format("option '--server-model': unknown model '{}' (choose {})",
-                                     o.model, model_names()));
-    c.model = o.model;
+        throw option_error("server-model",
+                           fmt::format("unknown model '{}' (choose {})", o.model, model_names()));
+    FibserverLaunch launch;
+    launch.binary = sibling_program("fibserver");
+    launch.model = o.model;
+    launch.connections = connections;
     // fibserver checks the values and names the flag; the probe forwards them as given.
     if (vm.count("workers")) {
-        if (o.workers.value == 0) throw UsageError("option '--workers': must be at least 1");
-        c.extra_args.insert(c.extra_args.end(), {"--workers", std::to_string(o.workers.value)});
+        if (o.workers.value == 0) throw option_error("workers", "must be at least 1");
+        launch.workers = o.workers.value;
     }
-    if (vm.count("threshold"))
-        c.extra_args.insert(c.extra_args.end(), {"--threshold", std::to_string(o.threshold.value)});
+    if (vm.count("threshold")) launch.threshold = o.threshold.value;
     if (vm.count("switch-interval")) {
         if (o.switch_interval.value <= std::chrono::nanoseconds::zero())
-            throw UsageError("option '--switch-interval': must be above 0");
-        c.extra_args.insert(
-            c.extra_args.end(),
-            {"--switch-interval", fmt::format("{}ns", o.switch_interval.value.count())});
+            throw option_error("switch-interval", "must be above 0");
+        launch.switch_interval = o.switch_interval.value;
     }
-    if (vm.count("server-stack") && o.stack.bytes)
-        c.extra_args.insert(c.extra_args.end(), {"--stack", std::to_string(*o.stack.bytes)});
-    const std::vector<std::string> limits = measurement_server_limits(connections);
-    c.extra_args.insert(c.extra_args.end(), limits.begin(), limits.end());
-    c.binary = sibling_program("fibserver");
-    return c;
+    if (vm.count("server-stack")) launch.stack = o.stack.bytes;
+    return launch;
 }
 
 }  // namespace tp

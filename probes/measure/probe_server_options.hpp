@@ -6,10 +6,11 @@
 #include <string>
 
 #include "cli.hpp"
-#include "request_clients.hpp"
+#include "target_server.hpp"
 
 namespace tp {
 
+// The command-line block, as the user typed it.
 struct ServerOptions {
     std::string connect;
     std::string model = "threads";
@@ -20,9 +21,9 @@ struct ServerOptions {
 };
 
 void add_server_options(po::options_description& options, ServerOptions& o);
-// Checks them (usage errors name the flag) and turns them into what TargetServer takes. An
-// embedded server gets room for the probe's `connections` (measurement_server_limits).
-ServerChoice server_choice(const ServerOptions& o, const po::variables_map& vm,
+// Checks them (usage errors name the flag) and says where the server comes from. An embedded
+// server gets room for the probe's `connections` at once.
+ServerSource server_source(const ServerOptions& o, const po::variables_map& vm,
                            std::uint64_t connections);
 
 }  // namespace tp

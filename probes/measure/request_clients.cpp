@@ -1,6 +1,5 @@
 #include "request_clients.hpp"
 
-#include <fmt/format.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -50,23 +49,6 @@ std::optional<std::string> RequestClient::ask(unsigned n, std::string& error) {
 
 void RequestClient::shut_down() {
     ::shutdown(fd_.get(), SHUT_RDWR);
-}
-
-TargetServer::TargetServer(const ServerChoice& choice) {
-    if (choice.connect) {
-        endpoint_ = *choice.connect;
-        return;
-    }
-    std::vector<std::string> args = {"--model", choice.model, "--port", "0", "--bind", "127.0.0.1"};
-    args.insert(args.end(), choice.extra_args.begin(), choice.extra_args.end());
-    embedded_.emplace(EmbeddedServer::start(choice.binary, args));
-    endpoint_ = embedded_->endpoint();
-}
-
-std::string TargetServer::description() const {
-    if (!embedded_) return fmt::format("{}:{} (running)", endpoint_.host, endpoint_.port);
-    return fmt::format("{}:{} model={} pid={} (embedded)", endpoint_.host, endpoint_.port,
-                       embedded_->model(), embedded_->pid());
 }
 
 LatencyStats latency_stats(std::vector<double> ms) {

@@ -1,6 +1,6 @@
 // What latencyprobe and rateprobe share: a blocking client that asks one server for fib(n) over
-// one connection and times each answer, and the server they ask, started here unless the user
-// points at one (--connect), the article's Python server included.
+// one connection, and the percentiles of the latencies it times. The server they ask is in
+// target_server.hpp.
 #pragma once
 
 #include <chrono>
@@ -9,7 +9,6 @@
 #include <string>
 #include <vector>
 
-#include "embedded_server.hpp"
 #include "net.hpp"
 
 namespace tp {
@@ -30,27 +29,6 @@ class RequestClient {
   private:
     Fd fd_;
     std::string pending_;  // bytes after the last reply line, should a server send more
-};
-
-// The server the probe talks to: an embedded fibserver with these options, or a running one.
-struct ServerChoice {
-    std::optional<Endpoint> connect;  // a running server; otherwise one is started
-    std::string model = "threads";
-    std::vector<std::string> extra_args;  // --workers, --threshold, --switch-interval ...
-    std::string binary;                   // fibserver, beside the probe
-};
-
-class TargetServer {
-  public:
-    explicit TargetServer(const ServerChoice& choice);
-    const Endpoint& endpoint() const { return endpoint_; }
-    // "127.0.0.1:41237 model=threads pid=1234 (embedded)", or "127.0.0.1:25000 (running)".
-    std::string description() const;
-    std::optional<EmbeddedServer>& embedded() { return embedded_; }
-
-  private:
-    Endpoint endpoint_;
-    std::optional<EmbeddedServer> embedded_;
 };
 
 // Percentiles of a sample, nearest-rank; all zero for an empty sample.

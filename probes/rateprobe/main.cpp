@@ -1,6 +1,4 @@
 // rateprobe: the article's perf2, tiny requests per second, with a long one thrown in.
-#include <fmt/format.h>
-
 #include <iostream>
 
 #include "cli.hpp"
@@ -47,16 +45,13 @@ int run(int argc, char** argv) {
     tp::require_range("connections", o.connections.value, 1, 1000);
     config.connections = static_cast<unsigned>(o.connections.value);
     if (vm.count("interfere")) {
-        try {
-            config.interfere = tp::parse_interference(o.interfere);
-        } catch (const std::invalid_argument& e) {
-            throw tp::UsageError(fmt::format("option '--interfere': {}", e.what()));
-        }
+        config.interfere =
+            tp::parse_option("interfere", [&] { return tp::parse_interference(o.interfere); });
         if (config.interfere->at >= config.duration)
             throw tp::UsageError("option '--interfere': T must fall inside --duration");
     }
     // The rate connections and the interfering one.
-    config.server = tp::server_choice(o.server, vm, config.connections + 1);
+    config.server = tp::server_source(o.server, vm, config.connections + 1);
 
     std::optional<tp::OutputFile> json_file;
     if (!o.json_path.empty()) json_file.emplace(o.json_path);

@@ -106,8 +106,8 @@ RateProbeResult run_rateprobe(const RateProbeConfig& config, StopSignal& stop,
     RateProbeResult result;
     result.config = config;
     result.context = read_machine_context(ProcFs{}, ::getpid(), {8 << 20, true});
-    TargetServer server(config.server);
-    result.server = server.description();
+    ServerHandle server(config.server);
+    result.server = server.identity();
 
     std::vector<std::unique_ptr<RequestClient>> clients;
     for (unsigned i = 0; i < config.connections; ++i)
@@ -204,29 +204,28 @@ json to_json(const RateProbeResult& r) {
     auto opt = [](const std::optional<double>& v) {
         return v ? json(std::round(*v * 100) / 100) : json(nullptr);
     };
-    return {
-        {"tool", "rateprobe"},
-        {"version", THREADPROBE_VERSION},
-        {"context", to_json(r.context)},
-        {"config",
-         {{"duration_s", seconds(r.config.duration)},
-          {"connections", r.config.connections},
-          {"interfere", r.config.interfere ? json{{"n", r.config.interfere->n},
-                                                  {"at_s", seconds(r.config.interfere->at)}}
-                                           : json(nullptr)},
-          {"server", r.server},
-          {"server_model", r.config.server.connect ? json(nullptr) : json(r.config.server.model)}}},
-        {"timeline", timeline},
-        {"summary",
-         {{"baseline_rps", std::round(r.baseline_rps * 100) / 100},
-          {"during_rps", opt(r.during_rps)},
-          {"drop_percent", opt(r.drop_percent)},
-          {"recover_s", opt(r.recover_s)},
-          {"interference_start_s", opt(r.interference_start_s)},
-          {"interference_end_s", opt(r.interference_end_s)},
-          {"readings", readings},
-          {"error", r.error.empty() ? json(nullptr) : json(r.error)},
-          {"interrupted", r.interrupted}}}};
+    return {{"tool", "rateprobe"},
+            {"version", THREADPROBE_VERSION},
+            {"context", to_json(r.context)},
+            {"config",
+             {{"duration_s", seconds(r.config.duration)},
+              {"connections", r.config.connections},
+              {"interfere", r.config.interfere ? json{{"n", r.config.interfere->n},
+                                                      {"at_s", seconds(r.config.interfere->at)}}
+                                               : json(nullptr)},
+              {"server", r.server.description()},
+              {"server_model", r.server.embedded ? json(r.server.model) : json(nullptr)}}},
+            {"timeline", timeline},
+            {"summary",
+             {{"baseline_rps", std::round(r.baseline_rps * 100) / 100},
+              {"during_rps", opt(r.during_rps)},
+              {"drop_percent", opt(r.drop_percent)},
+              {"recover_s", opt(r.recover_s)},
+              {"interference_start_s", opt(r.interference_start_s)},
+              {"interference_end_s", opt(r.interference_end_s)},
+              {"readings", readings},
+              {"error", r.error.empty() ? json(nullptr) : json(r.error)},
+              {"interrupted", r.interrupted}}}};
 }
 
 std::string to_table(const RateProbeResult& r) {

@@ -12,6 +12,7 @@
 #include "context.hpp"
 #include "progress.hpp"
 #include "request_clients.hpp"
+#include "target_server.hpp"
 
 namespace tp {
 
@@ -28,13 +29,13 @@ struct RateProbeConfig {
     std::chrono::nanoseconds duration{std::chrono::seconds(5)};
     unsigned connections = 1;
     std::optional<Interference> interfere;
-    ServerChoice server;
+    ServerSource server;
 };
 
 struct RateProbeResult {
     RateProbeConfig config;
     MachineContext context;
-    std::string server;
+    ServerIdentity server;
     std::vector<std::uint64_t> per_second;  // requests answered in each whole second
     // Requests answered so far, read about every 100 ms with the time it was read: a reading
     // can come late on a busy machine, so rates divide by the time actually elapsed.

@@ -64,20 +64,10 @@ tp::ThreadProbeConfig to_config(const Options& o, const tp::po::variables_map& v
     c.hold = o.hold.value;
     c.interval = o.interval.value;
     c.ramp_timeout = o.ramp_timeout.value;
-    if (vm.count("cpuset")) {
-        try {
-            c.cpuset = tp::check_cpuset(o.cpuset);
-        } catch (const std::invalid_argument& e) {
-            throw tp::UsageError(fmt::format("option '--cpuset': {}", e.what()));
-        }
-    }
-    if (!o.connect.empty()) {
-        try {
-            c.connect = tp::parse_endpoint(o.connect);
-        } catch (const std::invalid_argument& e) {
-            throw tp::UsageError(fmt::format("option '--connect': {}", e.what()));
-        }
-    }
+    if (vm.count("cpuset"))
+        c.cpuset = tp::parse_option("cpuset", [&] { return tp::check_cpuset(o.cpuset); });
+    if (!o.connect.empty())
+        c.connect = tp::parse_option("connect", [&] { return tp::parse_endpoint(o.connect); });
     if (vm.count("server-pid")) {
         if (!c.connect)
             throw tp::UsageError(

@@ -35,19 +35,6 @@ std::uint64_t connection_budget(const ProcFs& fs, pid_t self, std::uint64_t thre
     return room.after > open + kDescriptorReserve ? room.after - open - kDescriptorReserve : 0;
 }
 
-std::vector<std::string> embedded_server_args(const ThreadProbeConfig& config) {
-    // The server's connection threads get the same stack as the probe's, so both sides of a
-    // connection are measured at the size asked for.
-    std::vector<std::string> args = {"--model", "threads", "--port", "0", "--bind", "127.0.0.1"};
-    const std::vector<std::string> limits = measurement_server_limits(config.threads);
-    args.insert(args.end(), limits.begin(), limits.end());
-    if (config.stack) {
-        args.push_back("--stack");
-        args.push_back(std::to_string(*config.stack));
-    }
-    return args;
-}
-
 // One request on a fresh connection: proves the server speaks the protocol before we measure.
 void check_server_answers(const Endpoint& server, unsigned n) {
     Fd fd = connect_tcp(server);
@@ -124,7 +111,10 @@ ThreadProbeResult run_threadprobe(const ThreadProbeConfig& config, StopSignal& s
     if (config.connect) {
         result.server = {*config.connect, config.server_pid, "unknown", false};
     } else {
-        embedded.emplace(EmbeddedServer::start(config.server_binary, embedded_server_args(config)));
+        // The server's connection threads get the same stack as the probe's, so both sides of a
+        // connection are measured at the size asked for.
+        embedded.emplace(EmbeddedServer::start(FibserverLaunch{
+            .binary = config.server_binary, .stack = config.stack, .connections = config.threads}));
         result.server = {embedded->endpoint(), embedded->pid(), embedded->model(), true};
     }
     check_server_answers(result.server.endpoint, config.request_n);

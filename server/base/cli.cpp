@@ -91,11 +91,16 @@ void validate(boost::any& out, const std::vector<std::string>& values, Count*, i
     out = Count{value};
 }
 
-void require_range(const std::string& flag, std::uint64_t value, std::uint64_t lo,
-                   std::uint64_t hi) {
+UsageError option_error(std::string_view flag, std::string_view reason) {
+    return UsageError(fmt::format("option '--{}': {}", flag, reason));
+}
+
+std::uint64_t require_range(const std::string& flag, std::uint64_t value, std::uint64_t lo,
+                            std::uint64_t hi, std::string_view why) {
     if (value < lo || value > hi)
-        throw UsageError(
-            fmt::format("option '--{}': {} is out of range ({} to {})", flag, value, lo, hi));
+        throw option_error(flag, fmt::format("{} is out of range ({} to {}){}{}", value, lo, hi,
+                                             why.empty() ? "" : ": ", why));
+    return value;
 }
 
 std::string describe(const StackSize& s) {

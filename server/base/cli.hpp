@@ -11,6 +11,8 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace tp {
@@ -67,9 +69,24 @@ class UsageError : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-// Throws UsageError "option '--flag': VALUE is out of range (LO to HI)" unless lo <= value <= hi.
-void require_range(const std::string& flag, std::uint64_t value, std::uint64_t lo,
-                   std::uint64_t hi);
+// The UsageError "option '--FLAG': REASON".
+UsageError option_error(std::string_view flag, std::string_view reason);
+
+// `value`, once lo <= value <= hi; else throws UsageError "option '--flag': VALUE is out of range
+// (LO to HI)", with a `why` after it: "... (0 to 92): fib(93) does not fit in 64 bits".
+std::uint64_t require_range(const std::string& flag, std::uint64_t value, std::uint64_t lo,
+                            std::uint64_t hi, std::string_view why = {});
+
+// Returns what `parse` (a parser of one option's text, throwing std::invalid_argument that says
+// what is wrong) makes of it; its complaint becomes option_error(flag, complaint), exit 2.
+template <typename Parse>
+auto parse_option(std::string_view flag, Parse&& parse) -> std::invoke_result_t<Parse&> {
+    try {
+        return parse();
+    } catch (const std::invalid_argument& e) {
+        throw option_error(flag, e.what());
+    }
+}
 
 // Parses argv against `options` plus --help and --version, which every program has; prints
 // help or version and returns an exit code if asked, std::nullopt if the program should go on

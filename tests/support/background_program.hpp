@@ -10,29 +10,23 @@
 #include <string>
 #include <vector>
 
-#include "net.hpp"
 #include "run_program.hpp"
+#include "subprocess.hpp"
 
 namespace tp::test {
 
 class BackgroundProgram {
   public:
+    // Killed (SIGKILL, by pid) when it goes, if the test did not finish() it.
     BackgroundProgram(const std::string& name, const std::vector<std::string>& args);
-    // Kills it (SIGKILL, by pid) if the test did not finish() it.
-    ~BackgroundProgram();
-    BackgroundProgram(const BackgroundProgram&) = delete;
-    BackgroundProgram& operator=(const BackgroundProgram&) = delete;
 
-    pid_t pid() const { return pid_; }
+    pid_t pid() const { return process_.pid(); }
     // Waits up to `timeout` for it to exit, SIGKILLs it if it does not (timed_out), and returns
     // its exit status and what it wrote.
     ProgramRun finish(std::chrono::milliseconds timeout);
 
   private:
-    pid_t pid_ = -1;
-    bool reaped_ = false;
-    Fd out_;  // memory files: a program with much to say never blocks on an unread pipe
-    Fd err_;
+    Subprocess process_;
 };
 
 }  // namespace tp::test

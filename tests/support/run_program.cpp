@@ -1,17 +1,8 @@
 #include "run_program.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <stdexcept>
-#include <system_error>
 
 namespace tp::test {
 
@@ -19,73 +10,37 @@ std::string program(const std::string& name) {
     return std::string(TP_BIN_DIR) + "/" + name;
 }
 
+SubprocessOptions program_options(const RunOptions& options) {
+    SubprocessOptions o;
+    o.out = Capture::memory;
+    o.err = Capture::memory;
+    if (options.address_space_limit) o.limits.push_back({RLIMIT_AS, *options.address_space_limit});
+    if (options.descriptor_limit) o.limits.push_back({RLIMIT_NOFILE, *options.descriptor_limit});
+    return o;
+}
+
+ProgramRun finish(Subprocess& process, std::chrono::milliseconds timeout) {
+    ProgramRun run;
+    std::optional<ProcessExit> exit = process.wait_for(timeout);
+    run.timed_out = !exit;
+    if (!exit) exit = process.kill();
+    run.exit_code = exit->exit_code();
+    run.out = process.output_text(Stream::out);
+    run.err = process.output_text(Stream::err);
+    return run;
+}
+
+Subprocess start_program(const std::string& name, const std::vector<std::string>& args,
+                         const SubprocessOptions& options) {
+    std::vector<std::string> argv{program(name)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return Subprocess(std::move(argv), options);
+}
+
 ProgramRun run_program(const std::string& name, const std::vector<std::string>& args,
                        const RunOptions& options) {
-    int out_pipe[2], err_pipe[2];
-    if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0)
-        throw std::system_error(errno, std::generic_category(), "pipe");
-    const std::string path = program(name);
-    std::vector<std::string> storage{path};
-    storage.insert(storage.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : storage) argv.push_back(a.data());
-    argv.push_back(nullptr);
-
-    const pid_t pid = ::fork();
-    if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
-    if (pid == 0) {
-        ::dup2(out_pipe[1], STDOUT_FILENO);
-        ::dup2(err_pipe[1], STDERR_FILENO);
-        if (options.address_space_limit) {
-            const rlimit limit{*options.address_space_limit, *options.address_space_limit};
-            ::setrlimit(RLIMIT_AS, &limit);
-        }
-        if (options.descriptor_limit) {
-            const rlimit limit{*options.descriptor_limit, *options.descriptor_limit};
-            ::setrlimit(RLIMIT_NOFILE, &limit);
-        }
-        ::execv(path.c_str(), argv.data());
-        ::_exit(127);
-    }
-    ::close(out_pipe[1]);
-    ::close(err_pipe[1]);
-
-    ProgramRun run;
-    const auto deadline = std::chrono::steady_clock::now() + options.timeout;
-    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-    std::string* sinks[2] = {&run.out, &run.err};
-    int open_fds = 2;
-    while (open_fds > 0) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              deadline - std::chrono::steady_clock::now())
-                              .count();
-        if (left <= 0) {
-            run.timed_out = true;
-            ::kill(pid, SIGKILL);
-            break;
-        }
-        const int rc = ::poll(fds, 2, static_cast<int>(left));
-        if (rc < 0 && errno == EINTR) continue;
-        for (int i = 0; i < 2; ++i) {
-            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
-            char buf[4096];
-            const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-            if (n > 0) {
-                sinks[i]->append(buf, static_cast<std::size_t>(n));
-            } else {
-                ::close(fds[i].fd);
-                fds[i].fd = -1;
-                --open_fds;
-            }
-        }
-    }
-    for (auto& f : fds)
-        if (f.fd >= 0) ::close(f.fd);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return run;
+    Subprocess process = start_program(name, args, program_options(options));
+    return finish(process, options.timeout);
 }
 
 std::vector<pid_t> children_of(pid_t parent) {

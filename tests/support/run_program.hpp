@@ -1,5 +1,6 @@
 // Runs one of our programs from build/bin as a child, the way a user would, and captures what
-// it says. Bounded in time: a program that hangs is killed and the test fails instead.
+// it says (in memory files: a program with much to say never blocks on an unread pipe).
+// Bounded in time: a program that hangs is killed and the test fails instead.
 #pragma once
 
 #include <sys/resource.h>
@@ -9,6 +10,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "subprocess.hpp"
 
 namespace tp::test {
 
@@ -37,6 +40,14 @@ std::string program(const std::string& name);
 
 ProgramRun run_program(const std::string& name, const std::vector<std::string>& args,
                        const RunOptions& options = {});
+
+// The pieces run_program is made of, for runners that act on a program mid-run: how it is
+// started (stdout and stderr in memory files, the limits asked for), and its end, waited for
+// up to `timeout` and forced with SIGKILL after it (timed_out).
+SubprocessOptions program_options(const RunOptions& options);
+Subprocess start_program(const std::string& name, const std::vector<std::string>& args,
+                         const SubprocessOptions& options);
+ProgramRun finish(Subprocess& process, std::chrono::milliseconds timeout);
 
 // Children of `pid` still alive (from /proc/*/stat), to prove nothing was left behind.
 std::vector<pid_t> children_of(pid_t pid);
