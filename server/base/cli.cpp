@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "build_commit.hpp"
 #include "units.hpp"
 
 namespace tp {
@@ -136,7 +137,11 @@ std::optional<int> parse_command_line(const std::string& program, const std::str
         return 0;
     }
     if (vm.count("version")) {
-        std::cout << fmt::format("{} {}\n", program, THREADPROBE_VERSION);
+        // "threadprobe 0.1.0 (commit 1a2b3c4)"; help2man reads the version from the first word
+        // after the name.
+        const std::string commit = THREADPROBE_BUILD_COMMIT;
+        std::cout << fmt::format("{} {}{}\n", program, THREADPROBE_VERSION,
+                                 commit.empty() ? "" : fmt::format(" (commit {})", commit));
         return 0;
     }
     po::notify(vm);
