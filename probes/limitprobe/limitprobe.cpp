@@ -24,7 +24,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-constexpr std::uint64_t kGuardBytes = 4096;
 // How often the child looks at the clock, the memory floor and the stop signal. Between two
 // looks it adds at most this many threads: at 8 MiB stacks and ~30 KiB of real memory each,
 // a few MiB, well inside any floor.
@@ -79,7 +78,7 @@ LimitProbeRow attempt(const LimitProbeConfig& config, std::optional<std::uint64_
     LimitProbeRow row;
     row.default_stack = !stack;
     row.stack_bytes = stack.value_or(default_thread_stack());
-    const ThreadCost cost{row.stack_bytes + kGuardBytes, config.connections};
+    const auto cost = ThreadCost::for_stack(row.stack_bytes, config.connections);
     const auto before = fs.process(self);
     const auto mem_total = fs.system().mem_total_kib;
     const auto floor_kib = static_cast<std::uint64_t>(static_cast<double>(mem_total) *

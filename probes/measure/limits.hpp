@@ -35,10 +35,21 @@ struct LimitReading {
     std::optional<double> headroom_threads() const;
 };
 
+// The guard page glibc maps below each thread stack it allocates: one page by default (4 KiB
+// on the machines this runs on). It is in the thread's mapping, so the address-space and commit
+// limits count it. This is for forecasting headroom only; what a thread really costs is
+// measured (stackprobe's guard_bytes, threadprobe's VSZ per thread).
+inline constexpr std::uint64_t kThreadGuardBytes = 4096;
+
 // What one more thread asks of the machine, so each limit's headroom can be counted in threads.
 struct ThreadCost {
     std::uint64_t stack_bytes = 8 << 20;  // mapping size, guard included
     bool holds_connection = false;        // one more descriptor and (client side) port
+
+    // A thread with a `stack_bytes` stack and glibc's guard page below it.
+    static ThreadCost for_stack(std::uint64_t stack_bytes, bool holds_connection) {
+        return {stack_bytes + kThreadGuardBytes, holds_connection};
+    }
 };
 
 // Every limit DESIGN.md names, read for process `pid`.

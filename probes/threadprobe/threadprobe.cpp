@@ -20,7 +20,6 @@ namespace tp {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::uint64_t kGuardBytes = 4096;
 // Descriptors the probe keeps for itself while it holds its connections: the sampler's and the
 // diagnosis's /proc reads, the results files. Without them, a run that meets RLIMIT_NOFILE
 // could not even read /proc/meminfo to say so.
@@ -117,7 +116,7 @@ ThreadProbeResult run_threadprobe(const ThreadProbeConfig& config, StopSignal& s
     ThreadProbeResult result;
     result.config = config;
     result.effective_stack_bytes = config.stack.value_or(default_thread_stack());
-    const ThreadCost cost{result.effective_stack_bytes + kGuardBytes, true};
+    const auto cost = ThreadCost::for_stack(result.effective_stack_bytes, true);
     result.context = read_machine_context(fs, self, cost);
 
     std::optional<EmbeddedServer> embedded;
