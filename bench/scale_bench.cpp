@@ -40,7 +40,9 @@ Reading settled_reading(const ProcFs& fs, pid_t server) {
         anon.push_back(static_cast<double>(m->rss_anon_kib));
         pte.push_back(static_cast<double>(m->pte_kib));
         threads.push_back(static_cast<double>(m->threads));
-        kstack.push_back(static_cast<double>(fs.system().kernel_stack_kib));
+        const auto system = fs.system();
+        if (!system) throw std::runtime_error("/proc/meminfo cannot be read");
+        kstack.push_back(static_cast<double>(system->kernel_stack_kib));
     }
     Reading r;
     r.server.rss_anon_kib = static_cast<std::uint64_t>(median(anon));

@@ -80,8 +80,9 @@ LimitProbeRow attempt(const LimitProbeConfig& config, std::optional<std::uint64_
     row.stack_bytes = stack.value_or(default_thread_stack());
     const auto cost = ThreadCost::for_stack(row.stack_bytes, config.connections);
     const auto before = fs.process(self);
-    const auto mem_total = fs.system().mem_total_kib;
-    const auto floor_kib = static_cast<std::uint64_t>(static_cast<double>(mem_total) *
+    const auto memory = fs.system();
+    if (!memory) throw std::runtime_error("/proc/meminfo cannot be read: no memory floor to keep");
+    const auto floor_kib = static_cast<std::uint64_t>(static_cast<double>(memory->mem_total_kib) *
                                                       config.mem_floor_percent / 100.0);
 
     ConnectionThreadConfig thread_config;
@@ -118,7 +119,7 @@ LimitProbeRow attempt(const LimitProbeConfig& config, std::optional<std::uint64_
             diagnosis = diagnose(read_limits(fs, diagnosed_pid, cost));
             break;
         }
-        if (fs.system().mem_available_kib < floor_kib) {
+        if (const auto now = fs.system(); now && now->mem_available_kib < floor_kib) {
             row.stopped_by = "memory floor";
             row.error =
                 fmt::format("MemAvailable below {:.0f}% of memory", config.mem_floor_percent);

@@ -164,13 +164,7 @@ std::vector<LimitReading> read_limits(const ProcFs& fs, pid_t pid, const ThreadC
         }
     }
 
-    const auto memory = [&]() -> std::optional<SystemMemory> {
-        try {
-            return fs.system();
-        } catch (const std::exception&) {
-            return std::nullopt;
-        }
-    }();
+    const auto memory = fs.system();
     const double stack_kib = static_cast<double>(cost.stack_bytes) / kKiB;
     if (memory) {
         const auto mode = fs.sysctl("vm.overcommit_memory");

@@ -58,7 +58,8 @@ class ProcFs {
 
     // std::nullopt once the process has exited.
     std::optional<ProcessMemory> process(pid_t pid) const;
-    SystemMemory system() const;
+    // std::nullopt if /proc/meminfo cannot be read (no descriptor left) or has no MemTotal.
+    std::optional<SystemMemory> system() const;
     // Lines of /proc/PID/maps: the mappings vm.max_map_count counts.
     std::optional<std::uint64_t> map_count(pid_t pid) const;
     // Entries of /proc/PID/fd: the descriptors RLIMIT_NOFILE counts.

@@ -57,6 +57,7 @@ SamplingThread::~SamplingThread() {
 
 void SamplingThread::store(const Sample& s) {
     if (sampler_.server_pid() && !s.server) server_gone_ = true;
+    if (s.failed()) ++failed_samples_;
     std::lock_guard lock(mutex_);
     samples_.push_back(s);
 }
@@ -94,6 +95,7 @@ std::vector<Sample> SamplingThread::finish() {
     }
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
+    cost_.failed_samples = failed_samples_.load();
     std::lock_guard lock(mutex_);
     std::vector<Sample> out = samples_;
     // record_now() from the run and the loop may interleave; keep time order.

@@ -63,7 +63,7 @@ std::optional<SideCost> side_cost(const std::optional<ProcessMemory>& baseline,
 std::optional<Sample> median_of_phase(const std::vector<Sample>& samples, Phase phase) {
     std::vector<const Sample*> in_phase;
     for (const auto& s : samples)
-        if (s.phase == phase) in_phase.push_back(&s);
+        if (s.phase == phase && !s.failed()) in_phase.push_back(&s);
     if (in_phase.empty()) return std::nullopt;
     Sample m = *in_phase.back();
     m.probe = median_process(
@@ -72,14 +72,15 @@ std::optional<Sample> median_of_phase(const std::vector<Sample>& samples, Phase 
         in_phase, [](const Sample& s) -> const auto& { return s.server; });
     auto sys = [&](std::uint64_t SystemMemory::*member) {
         std::vector<std::uint64_t> v;
-        for (const Sample* s : in_phase) v.push_back(s->system.*member);
+        for (const Sample* s : in_phase) v.push_back(*s->system.*member);
         return median(v);
     };
-    m.system.mem_total_kib = sys(&SystemMemory::mem_total_kib);
-    m.system.mem_available_kib = sys(&SystemMemory::mem_available_kib);
-    m.system.kernel_stack_kib = sys(&SystemMemory::kernel_stack_kib);
-    m.system.committed_as_kib = sys(&SystemMemory::committed_as_kib);
-    m.system.commit_limit_kib = sys(&SystemMemory::commit_limit_kib);
+    SystemMemory& system = m.system.emplace();
+    system.mem_total_kib = sys(&SystemMemory::mem_total_kib);
+    system.mem_available_kib = sys(&SystemMemory::mem_available_kib);
+    system.kernel_stack_kib = sys(&SystemMemory::kernel_stack_kib);
+    system.committed_as_kib = sys(&SystemMemory::committed_as_kib);
+    system.commit_limit_kib = sys(&SystemMemory::commit_limit_kib);
     std::vector<std::uint64_t> tasks;
     for (const Sample* s : in_phase)
         if (s->tasks) tasks.push_back(*s->tasks);
@@ -115,10 +116,10 @@ CostSummary summarize_costs(const std::vector<Sample>& samples) {
         sys.tasks_counted = "machine";
     }
     sys.kernel_stack_per_task_kib =
-        per(delta(plateau->system.kernel_stack_kib, baseline->system.kernel_stack_kib),
+        per(delta(plateau->system->kernel_stack_kib, baseline->system->kernel_stack_kib),
             sys.tasks_added);
     sys.commit_per_task_kib =
-        per(delta(plateau->system.committed_as_kib, baseline->system.committed_as_kib),
+        per(delta(plateau->system->committed_as_kib, baseline->system->committed_as_kib),
             sys.tasks_added);
     out.system = sys;
     return out;

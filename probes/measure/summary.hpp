@@ -41,7 +41,8 @@ struct CostSummary {
     std::optional<SystemCost> system;
 };
 
-// Median of each field over the samples of one phase; nullopt if the phase has none.
+// Median of each field over the samples of one phase, failed ones left out; nullopt if the
+// phase has none that did not fail.
 std::optional<Sample> median_of_phase(const std::vector<Sample>& samples, Phase phase);
 
 CostSummary summarize_costs(const std::vector<Sample>& samples);

@@ -68,7 +68,7 @@ json sample_json(const Sample& s) {
             {"connections", s.connections},
             {"probe", s.probe ? to_json(*s.probe) : json(nullptr)},
             {"server", s.server ? to_json(*s.server) : json(nullptr)},
-            {"system", to_json(s.system)},
+            {"system", s.system ? to_json(*s.system) : json(nullptr)},
             {"tasks", s.tasks ? json(*s.tasks) : json(nullptr)}};
 }
 
@@ -102,6 +102,7 @@ json to_json(const ThreadProbeResult& r) {
           {"refused", r.errors.refused}}},
         {"sampler",
          {{"samples", r.sampler.samples},
+          {"failed_samples", r.sampler.failed_samples},
           {"cpu_s", std::round(r.sampler.cpu_s * 1e6) / 1e6},
           {"wall_s", std::round(r.sampler.wall_s * 1e4) / 1e4},
           {"cpu_percent_of_core", std::round(r.sampler.cpu_percent() * 1e3) / 1e3},
@@ -129,10 +130,14 @@ std::string to_csv(const ThreadProbeResult& r) {
         return fmt::format("{},{},{},{},{}", m->threads, m->vsz_kib, m->rss_kib, m->rss_anon_kib,
                            m->pte_kib);
     };
+    auto system = [](const std::optional<SystemMemory>& m) {
+        if (!m) return std::string(",,");
+        return fmt::format("{},{},{}", m->kernel_stack_kib, m->committed_as_kib,
+                           m->mem_available_kib);
+    };
     for (const auto& s : r.samples)
-        out += fmt::format("{:.4f},{},{},{},{},{},{},{},{}\n", s.t_s, phase_name(s.phase),
-                           s.connections, side(s.probe), side(s.server), s.system.kernel_stack_kib,
-                           s.system.committed_as_kib, s.system.mem_available_kib,
+        out += fmt::format("{:.4f},{},{},{},{},{},{}\n", s.t_s, phase_name(s.phase), s.connections,
+                           side(s.probe), side(s.server), system(s.system),
                            s.tasks ? std::to_string(*s.tasks) : "");
     return out;
 }
