@@ -106,13 +106,13 @@ LimitProbeRow attempt(const LimitProbeConfig& config, std::optional<std::uint64_
         }
         if (threads.spawned() % kCheckEvery != 0) continue;
         if (server) threads.wait_settled(std::chrono::seconds(35));
-        if (const FirstError e = threads.first_error(); e.step != Step::none) {
-            if (e.step == Step::refused) {
+        if (const FirstError e = threads.first_error(); e.failure != ConnectionFailure::none) {
+            if (e.failure == ConnectionFailure::refused) {
                 row.stopped_by = "refused by server";
                 row.error = e.server_said;
                 if (server_pid) diagnosed_pid = *server_pid;
             } else {
-                row.stopped_by = fmt::format("{} failed", step_name(e.step));
+                row.stopped_by = fmt::format("{} failed", connection_failure_name(e.failure));
                 row.error = e.error ? fmt::format("{} ({})", std::strerror(e.error), e.error)
                                     : std::string("wrong reply");
             }

@@ -81,7 +81,7 @@ Failure failure_from_threads(const FirstError& e, const ProcFs& fs, pid_t probe_
                              const ServerInfo& server, const ThreadCost& cost) {
     Failure f;
     f.at_thread = e.thread;
-    if (e.step == Step::refused) {
+    if (e.failure == ConnectionFailure::refused) {
         // The server could not serve the connection (it says why): diagnose its side.
         f.side = "server";
         f.operation = "serve";
@@ -92,8 +92,9 @@ Failure failure_from_threads(const FirstError& e, const ProcFs& fs, pid_t probe_
             f.diagnosis = diagnose({});
     } else {
         f.side = "probe";
-        f.operation = step_name(e.step);
-        f.error = e.step == Step::reply ? "reply was not fib(n)" : errno_text(e.error);
+        f.operation = connection_failure_name(e.failure);
+        f.error =
+            e.failure == ConnectionFailure::reply ? "reply was not fib(n)" : errno_text(e.error);
         f.diagnosis = diagnose(read_limits(fs, probe_pid, cost));
     }
     return f;
@@ -206,7 +207,7 @@ ThreadProbeResult run_threadprobe(const ThreadProbeConfig& config, StopSignal& s
         f.diagnosis = diagnose(read_limits(fs, self, cost), kDescriptorReserve + 4);
         result.failure = std::move(f);
     }
-    if (!result.failure && threads.first_error().step != Step::none)
+    if (!result.failure && threads.first_error().failure != ConnectionFailure::none)
         result.failure = failure_from_threads(threads.first_error(), fs, self, result.server, cost);
     if (!result.failure && threads.settled() < threads.spawned()) {
         Failure f;
