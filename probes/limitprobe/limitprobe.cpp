@@ -1,17 +1,12 @@
 #include "limitprobe.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
-#include <cerrno>
 #include <cstring>
-#include <system_error>
+#include <stdexcept>
 
+#include "child_run.hpp"
 #include "connection_threads.hpp"
 #include "embedded_server.hpp"
 #include "stop_signal.hpp"
@@ -31,6 +26,8 @@ constexpr std::uint64_t kCheckEvery = 64;
 // How long a child asked to stop gets to report what it reached before it is killed: it looks
 // at the stop signal every kCheckEvery threads, or after waiting for its connections to settle.
 constexpr auto kChildStopGrace = std::chrono::seconds(10);
+// A row with every reading is a few KiB of JSON; this only guards against a runaway child.
+constexpr std::size_t kMaxReportBytes = 1 << 20;
 
 double per_thread(std::uint64_t after, std::uint64_t before, std::uint64_t threads) {
     return threads ? (static_cast<double>(after) - static_cast<double>(before)) /
@@ -149,80 +146,41 @@ LimitProbeRow attempt(const LimitProbeConfig& config, std::optional<std::uint64_
     return row;
 }
 
-// Reads the child's report until it closes the pipe. A stop asked of the probe is passed on
-// (kill(1) or a service manager signals the probe alone, not its process group), so the child
-// reports what it reached; a child that does not within kChildStopGrace is killed.
-std::string read_child_report(int fd, pid_t child, StopSignal& stop) {
-    std::string text;
-    std::optional<Clock::time_point> kill_at;
-    bool killed = false;
-    for (;;) {
-        if (!kill_at && stop.requested()) {
-            ::kill(child, SIGTERM);
-            kill_at = Clock::now() + kChildStopGrace;
-        }
-        int timeout_ms = -1;
-        if (kill_at && !killed) {
-            const auto left =
-                std::chrono::ceil<std::chrono::milliseconds>(*kill_at - Clock::now()).count();
-            if (left <= 0) {
-                ::kill(child, SIGKILL);
-                killed = true;
-            } else {
-                timeout_ms = static_cast<int>(left);
-            }
-        }
-        std::array<pollfd, 2> fds{{{fd, POLLIN, 0}, {kill_at ? -1 : stop.fd(), POLLIN, 0}}};
-        const int rc = ::poll(fds.data(), fds.size(), timeout_ms);
-        if (rc < 0 && errno != EINTR)
-            throw std::system_error(errno, std::generic_category(), "poll");
-        if (rc <= 0 || fds[0].revents == 0) continue;
-        char buf[8192];
-        const ssize_t n = read_some(fd, buf, sizeof buf);
-        if (n <= 0) break;
-        text.append(buf, static_cast<std::size_t>(n));
-    }
-    return text;
+// What is left of a row when the child died before it could report: the kernel (OOM killer)
+// or a signal ended it.
+LimitProbeRow child_died_row(std::optional<std::uint64_t> stack, const ChildOutcome& outcome) {
+    LimitProbeRow row;
+    row.stack_bytes = stack.value_or(default_thread_stack());
+    row.default_stack = !stack;
+    row.stopped_by = "child died";
+    row.error = outcome.signal ? fmt::format("killed by signal {} ({})", outcome.signal,
+                                             ::strsignal(outcome.signal))
+                               : fmt::format("exited with status {}", outcome.exit_code);
+    row.binding_limit = "unknown";
+    row.evidence = "the child ended before reporting";
+    return row;
 }
 
-// Runs `attempt` in a child and reads its row back through a pipe. The child never returns:
-// it leaves with _exit and its threads die with it, parked or not.
+// Runs `attempt` in a child and reads its row back as JSON. The child's threads die with it,
+// parked or not. A stop asked of the probe reaches the child, which reports what it reached.
 LimitProbeRow attempt_in_child(const LimitProbeConfig& config, std::optional<std::uint64_t> stack,
                                const std::optional<Endpoint>& server,
                                std::optional<pid_t> server_pid, StopSignal& stop) {
-    int pipe_fds[2];
-    if (::pipe2(pipe_fds, O_CLOEXEC) != 0)
-        throw std::system_error(errno, std::generic_category(), "pipe");
-    Fd read_end(pipe_fds[0]);
-    Fd write_end(pipe_fds[1]);
-    const pid_t child = ::fork();
-    if (child < 0) throw std::system_error(errno, std::generic_category(), "fork");
-    if (child == 0) {
-        read_end.reset();
-        int status = 0;
-        try {
-            const std::string text =
-                row_json(attempt(config, stack, server, server_pid, stop)).dump();
-            if (!write_all(write_end.get(), text)) status = 1;
-        } catch (const std::exception& e) {
-            const std::string text = json{{"exception", e.what()}}.dump();
-            write_all(write_end.get(), text);
-            status = 1;
-        }
-        ::_exit(status);
-    }
-    write_end.reset();
-    const std::string text = read_child_report(read_end.get(), child, stop);
-    int status = 0;
-    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    }
-    LimitProbeRow row;
-    if (!text.empty()) {
-        const json j = json::parse(text, nullptr, false);
-        if (j.is_object() && j.contains("exception"))
-            throw std::runtime_error(j["exception"].get<std::string>());
+    ChildRunOptions options;
+    options.stop = &stop;
+    options.stop_grace = kChildStopGrace;
+    options.crash_quietly = false;  // nothing here is meant to crash
+    options.max_message_bytes = kMaxReportBytes;
+    const ChildOutcome outcome = run_in_child(
+        [&](const ChildChannel& channel) {
+            channel.report(row_json(attempt(config, stack, server, server_pid, stop)).dump());
+        },
+        options);
+    if (outcome.said_it_failed()) throw std::runtime_error(outcome.message);
+    if (outcome.reported()) {
+        const json j = json::parse(outcome.message, nullptr, false);
         if (j.is_object()) {
-            row = row_from_json(j);
+            LimitProbeRow row = row_from_json(j);
             for (const auto& r : j.at("readings")) {
                 LimitReading reading;
                 reading.name = r.at("limit");
@@ -239,16 +197,7 @@ LimitProbeRow attempt_in_child(const LimitProbeConfig& config, std::optional<std
             return row;
         }
     }
-    // The child died before it could say anything: the kernel (OOM killer) or a signal.
-    row.stack_bytes = stack.value_or(default_thread_stack());
-    row.default_stack = !stack;
-    row.stopped_by = "child died";
-    row.error = WIFSIGNALED(status) ? fmt::format("killed by signal {} ({})", WTERMSIG(status),
-                                                  ::strsignal(WTERMSIG(status)))
-                                    : fmt::format("exited with status {}", WEXITSTATUS(status));
-    row.binding_limit = "unknown";
-    row.evidence = "the child ended before reporting";
-    return row;
+    return child_died_row(stack, outcome);
 }
 
 }  // namespace
