@@ -16,9 +16,9 @@ namespace {
 using nlohmann::json;
 using tp::test::run_program;
 
-json run_for_json(const std::vector<std::string>& args, int expected_exit = 0) {
-    return tp::test::run_for_json("limitprobe", args, expected_exit,
-                                  tp::test::within(std::chrono::seconds(240)));
+json run_for_json(const std::vector<std::string>& args, int expected_exit = 0,
+                  tp::test::RunOptions options = tp::test::within(std::chrono::seconds(240))) {
+    return tp::test::run_for_json("limitprobe", args, expected_exit, options);
 }
 
 }  // namespace
@@ -76,6 +76,29 @@ TEST_CASE("to the real limit and back: the limit is named and the machine keeps 
         run_program("threadprobe", {"--threads=100", "--stack=64k", "--hold=100ms", "--quiet"});
     INFO(after.err);
     CHECK(after.exit_code == 0);
+}
+
+TEST_CASE("out of descriptors: limitprobe stops short of RLIMIT_NOFILE and names it",
+          "[limitprobe]") {
+    // 128 descriptors for up to 1000 connections: the child must keep enough to read /proc and
+    // say which limit it met, not run into EMFILE and diagnose nothing.
+    tp::test::RunOptions options = tp::test::within(std::chrono::seconds(120));
+    options.descriptor_limit = 128;
+    const json r =
+        run_for_json({"--stack=64k", "--connections", "--max=1000"}, 0, std::move(options));
+    const json& row = r["results"][0];
+    INFO(row.dump(2));
+    CHECK(row["stopped_by"] == "out of descriptors");
+    CHECK(row["binding_limit"] == "RLIMIT_NOFILE");
+    CHECK_THAT(row["evidence"].get<std::string>(), Catch::Contains("Max open files"));
+    // Each connection holds a descriptor, under the 128 less the ones kept back.
+    CHECK(row["threads_reached"].get<int>() > 0);
+    CHECK(row["threads_reached"].get<int>() < 128 - 32);
+    // Measured, not a 0 standing in for a reading that could not be taken: a thread maps at
+    // least its stack.
+    REQUIRE(row["vsz_per_thread_kib"].is_number());
+    CHECK(row["vsz_per_thread_kib"].get<double>() >= 64);
+    CHECK(tp::test::children_of(::getpid()).empty());
 }
 
 TEST_CASE("limitprobe bad input: one line naming the flag, exit 2", "[limitprobe]") {

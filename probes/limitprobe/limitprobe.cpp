@@ -7,7 +7,7 @@
 #include <stdexcept>
 
 #include "child_run.hpp"
-#include "connection_threads.hpp"
+#include "connection_ramp.hpp"
 #include "embedded_server.hpp"
 #include "stop_signal.hpp"
 #include "thread_stack.hpp"
@@ -19,20 +19,24 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-// How often the child looks at the clock, the memory floor and the stop signal. Between two
-// looks it adds at most this many threads: at 8 MiB stacks and ~30 KiB of real memory each,
-// a few MiB, well inside any floor.
-constexpr std::uint64_t kCheckEvery = 64;
-// How long a child asked to stop gets to report what it reached before it is killed: it looks
-// at the stop signal every kCheckEvery threads, or after waiting for its connections to settle.
+// How long a child asked to stop gets to report what it reached before it is killed: its ramp
+// looks at the stop signal every batch of threads, after waiting for the batch to settle.
 constexpr auto kChildStopGrace = std::chrono::seconds(10);
 // A row with every reading is a few KiB of JSON; this only guards against a runaway child.
 constexpr std::size_t kMaxReportBytes = 1 << 20;
 
-double per_thread(std::uint64_t after, std::uint64_t before, std::uint64_t threads) {
-    return threads ? (static_cast<double>(after) - static_cast<double>(before)) /
-                         static_cast<double>(threads)
-                   : 0.0;
+// Rounded as the JSON has it, null for a figure that was not measured.
+json rounded(const std::optional<double>& v, double scale) {
+    return v ? json(std::round(*v * scale) / scale) : json(nullptr);
+}
+
+std::optional<double> optional_number(const json& j) {
+    return j.is_null() ? std::nullopt : std::optional(j.get<double>());
+}
+
+// In the table: a figure, or why there is none.
+std::string kib_or_not_measured(const std::optional<double>& kib) {
+    return kib ? format_kib(*kib) : "not measured";
 }
 
 json row_json(const LimitProbeRow& r) {
@@ -41,11 +45,11 @@ json row_json(const LimitProbeRow& r) {
     return {{"stack_bytes", r.stack_bytes},
             {"default_stack", r.default_stack},
             {"threads_reached", r.threads_reached},
-            {"stopped_by", r.stopped_by},
+            {"stopped_by", stopped_by_label(r)},
             {"error", r.error},
             {"elapsed_s", std::round(r.elapsed_s * 1e4) / 1e4},
-            {"vsz_per_thread_kib", std::round(r.vsz_per_thread_kib * 100) / 100},
-            {"rss_per_thread_kib", std::round(r.rss_per_thread_kib * 100) / 100},
+            {"vsz_per_thread_kib", rounded(r.vsz_per_thread_kib, 100)},
+            {"rss_per_thread_kib", rounded(r.rss_per_thread_kib, 100)},
             {"binding_limit", r.binding_limit},
             {"evidence", r.evidence},
             {"readings", readings}};
@@ -56,14 +60,24 @@ LimitProbeRow row_from_json(const json& j) {
     r.stack_bytes = j.at("stack_bytes");
     r.default_stack = j.at("default_stack");
     r.threads_reached = j.at("threads_reached");
-    r.stopped_by = j.at("stopped_by");
+    r.stopped_by = ramp_stop_from_label(j.at("stopped_by").get<std::string>());
     r.error = j.at("error");
     r.elapsed_s = j.at("elapsed_s");
-    r.vsz_per_thread_kib = j.at("vsz_per_thread_kib");
-    r.rss_per_thread_kib = j.at("rss_per_thread_kib");
+    r.vsz_per_thread_kib = optional_number(j.at("vsz_per_thread_kib"));
+    r.rss_per_thread_kib = optional_number(j.at("rss_per_thread_kib"));
     r.binding_limit = j.at("binding_limit");
     r.evidence = j.at("evidence");
     return r;
+}
+
+// What one more thread added, on average; nullopt where a reading is missing or no thread was
+// added, so that nothing stands in for a figure that was not measured.
+std::optional<double> per_thread(const std::optional<ProcessMemory>& before,
+                                 const std::optional<ProcessMemory>& after,
+                                 std::uint64_t ProcessMemory::*field) {
+    if (!before || !after || after->threads <= before->threads) return std::nullopt;
+    return (static_cast<double>((*after).*field) - static_cast<double>((*before).*field)) /
+           static_cast<double>(after->threads - before->threads);
 }
 
 // The attempt itself, in the child: spawn until something says no, then describe it.
@@ -75,73 +89,40 @@ LimitProbeRow attempt(const LimitProbeConfig& config, std::optional<std::uint64_
     LimitProbeRow row;
     row.default_stack = !stack;
     row.stack_bytes = stack.value_or(default_thread_stack());
-    const auto cost = ThreadCost::for_stack(row.stack_bytes, config.connections);
     const auto before = fs.process(self);
-    const auto memory = fs.system();
-    if (!memory) throw std::runtime_error("/proc/meminfo cannot be read: no memory floor to keep");
-    const auto floor_kib = static_cast<std::uint64_t>(static_cast<double>(memory->mem_total_kib) *
-                                                      config.mem_floor_percent / 100.0);
 
     ConnectionThreadConfig thread_config;
     thread_config.server = server;
     thread_config.request_n = 1;
     thread_config.stack = stack;
-    ConnectionThreads threads(thread_config);
-    const auto start = Clock::now();
-    std::optional<Diagnosis> diagnosis;
-    pid_t diagnosed_pid = self;
-    while (row.stopped_by.empty()) {
-        if (threads.spawned() >= config.max_threads) {
-            row.stopped_by = "max reached";
-            break;
-        }
-        if (const int rc = threads.spawn_one(); rc != 0) {
-            row.stopped_by = "pthread_create failed";
-            row.error = fmt::format("{} ({})", std::strerror(rc), rc);
-            diagnosis = diagnose(read_limits(fs, self, cost));
-            break;
-        }
-        if (threads.spawned() % kCheckEvery != 0) continue;
-        if (server) threads.wait_settled(std::chrono::seconds(35));
-        if (const FirstError e = threads.first_error(); e.failure != ConnectionFailure::none) {
-            if (e.failure == ConnectionFailure::refused) {
-                row.stopped_by = "refused by server";
-                row.error = e.server_said;
-                if (server_pid) diagnosed_pid = *server_pid;
-            } else {
-                row.stopped_by = fmt::format("{} failed", connection_failure_name(e.failure));
-                row.error = e.error ? fmt::format("{} ({})", std::strerror(e.error), e.error)
-                                    : std::string("wrong reply");
-            }
-            diagnosis = diagnose(read_limits(fs, diagnosed_pid, cost));
-            break;
-        }
-        if (const auto now = fs.system(); now && now->mem_available_kib < floor_kib) {
-            row.stopped_by = "memory floor";
-            row.error =
-                fmt::format("MemAvailable below {:.0f}% of memory", config.mem_floor_percent);
-            break;
-        }
-        if (Clock::now() - start > config.time_limit) row.stopped_by = "time limit";
-        if (stop.requested()) row.stopped_by = "interrupted";
-    }
+    RampConfig ramp_config;
+    ramp_config.target = config.max_threads;
+    ramp_config.cost = ThreadCost::for_stack(row.stack_bytes, config.connections);
+    ramp_config.server_pid = server_pid;
+    ramp_config.memory_floor_percent = config.mem_floor_percent;
+    ramp_config.time_limit = config.time_limit;
     // Every thread made has either parked (and connected) or failed before it is counted.
-    threads.wait_settled(std::chrono::seconds(server ? 35 : 5));
-    row.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
-    row.threads_reached = threads.connected();
+    ramp_config.settle_timeout = std::chrono::seconds(server ? 35 : 5);
+    ramp_config.settle_each_batch = server.has_value();
+    ConnectionRamp ramp(fs, thread_config, ramp_config);
+    // The parent watches the server between attempts; progress is the parent's to show.
+    const RampResult result = ramp.run(
+        stop, [] { return true; }, [](std::string_view) {});
+
+    row.stopped_by = result.outcome();
+    row.error = result.error;
+    row.elapsed_s = result.spawn_s;
+    row.threads_reached = ramp.threads().connected();
     const auto after = fs.process(self);
-    if (before && after) {
-        const std::uint64_t added = after->threads - before->threads;
-        row.vsz_per_thread_kib = per_thread(after->vsz_kib, before->vsz_kib, added);
-        row.rss_per_thread_kib = per_thread(after->rss_kib, before->rss_kib, added);
-    }
-    if (diagnosis) {
-        row.binding_limit = diagnosis->binding_limit;
-        row.evidence = diagnosis->evidence;
-        row.readings = diagnosis->readings;
+    row.vsz_per_thread_kib = per_thread(before, after, &ProcessMemory::vsz_kib);
+    row.rss_per_thread_kib = per_thread(before, after, &ProcessMemory::rss_kib);
+    if (result.diagnosis) {
+        row.binding_limit = result.diagnosis->binding_limit;
+        row.evidence = result.diagnosis->evidence;
+        row.readings = result.diagnosis->readings;
     } else {
         row.binding_limit = "none";
-        row.evidence = "no limit was hit: " + row.stopped_by;
+        row.evidence = std::string("no limit was hit: ") + stopped_by_label(row);
     }
     return row;
 }
@@ -152,7 +133,7 @@ LimitProbeRow child_died_row(std::optional<std::uint64_t> stack, const ChildOutc
     LimitProbeRow row;
     row.stack_bytes = stack.value_or(default_thread_stack());
     row.default_stack = !stack;
-    row.stopped_by = "child died";
+    row.stopped_by = std::nullopt;
     row.error = outcome.signal ? fmt::format("killed by signal {} ({})", outcome.signal,
                                              ::strsignal(outcome.signal))
                                : fmt::format("exited with status {}", outcome.exit_code);
@@ -202,6 +183,10 @@ LimitProbeRow attempt_in_child(const LimitProbeConfig& config, std::optional<std
 
 }  // namespace
 
+const char* stopped_by_label(const LimitProbeRow& row) {
+    return row.stopped_by ? ramp_stop_label(*row.stopped_by) : "child died";
+}
+
 int LimitProbeResult::exit_code() const {
     if (interrupted) return 130;
     return server_died ? 1 : 0;
@@ -238,7 +223,7 @@ LimitProbeResult run_limitprobe(const LimitProbeConfig& config, StopSignal& stop
         result.rows.push_back(attempt_in_child(
             config, stack, server ? std::optional(server->endpoint()) : std::nullopt,
             server ? std::optional(server->pid()) : std::nullopt, stop));
-        if (result.rows.back().stopped_by == "interrupted") break;
+        if (result.rows.back().stopped_by == RampStop::interrupted) break;
         // Let the server see the child's connections close before the next attempt.
         if (server) stop.wait_for(std::chrono::milliseconds(300));
     }
@@ -277,10 +262,11 @@ std::string to_table(const LimitProbeResult& r) {
     out += fmt::format("{:<16} {:>9} {:>9} {:>12} {:>12}  {:<24} {}\n", "stack", "threads", "time",
                        "VSZ/thread", "RSS/thread", "stopped by", "binding limit");
     for (const auto& row : r.rows) {
-        out += fmt::format("{:<16} {:>9} {:>8.2f}s {:>12} {:>12}  {:<24} {}\n",
-                           format_size(row.stack_bytes) + (row.default_stack ? " (default)" : ""),
-                           row.threads_reached, row.elapsed_s, format_kib(row.vsz_per_thread_kib),
-                           format_kib(row.rss_per_thread_kib), row.stopped_by, row.binding_limit);
+        out += fmt::format(
+            "{:<16} {:>9} {:>8.2f}s {:>12} {:>12}  {:<24} {}\n",
+            format_size(row.stack_bytes) + (row.default_stack ? " (default)" : ""),
+            row.threads_reached, row.elapsed_s, kib_or_not_measured(row.vsz_per_thread_kib),
+            kib_or_not_measured(row.rss_per_thread_kib), stopped_by_label(row), row.binding_limit);
     }
     out += "\n";
     for (const auto& row : r.rows)

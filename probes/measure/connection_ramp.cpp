@@ -192,9 +192,13 @@ void ConnectionRamp::settle(StopSignal& stop, const std::function<bool()>& serve
     publish_connections();
 }
 
-// Diagnosed once the threads spawned have settled, so the descriptors they hold count; a
-// failed pthread_create was diagnosed as it failed.
+// What the ramp ran into, in words and, for a failure, diagnosed: once the threads spawned have
+// settled, so that the descriptors they hold count (a failed pthread_create was diagnosed as it
+// failed). A memory floor is only described: the floor is the probe's, not a kernel limit.
 void ConnectionRamp::describe_failure(RampResult& result, int pthread_error) const {
+    if (result.stopped_by == RampStop::memory_floor && config_.memory_floor_percent)
+        result.error =
+            fmt::format("MemAvailable below {:.0f}% of memory", *config_.memory_floor_percent);
     const FirstError first = threads_.first_error();
     if (is_failure(result.stopped_by))
         result.failure = result.stopped_by;

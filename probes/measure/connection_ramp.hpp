@@ -69,7 +69,7 @@ struct RampResult {
     // while the others settled; nullopt when nothing did.
     std::optional<RampStop> failure;
     std::uint64_t failed_at_thread = 0;  // index of the thread the failure happened at
-    std::string error;                   // the error text where there is one
+    std::string error;                   // the error text where there is one (failures, the floor)
     std::optional<Diagnosis> diagnosis;  // with every failure
     bool settled = true;  // every spawned thread connected or failed within settle_timeout
     double spawn_s = 0;   // from the first pthread_create to the end of the settling
