@@ -21,7 +21,7 @@ TEST_CASE("a per-thread figure that was not measured says so, not 0", "[limitpro
     row.threads_reached = 85;
     row.stopped_by = tp::RampStop::descriptor_budget;
     row.rss_per_thread_kib = 8.4;  // the one figure measured
-    row.binding_limit = "RLIMIT_NOFILE";
+    row.diagnosis.binding_limit = "RLIMIT_NOFILE";
     const auto r = one_row(row);
     const std::string table = tp::to_table(r);
     INFO(table);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 #include "result_files.hpp"
 #include "run_program.hpp"
@@ -19,6 +20,14 @@ using tp::test::run_program;
 json run_for_json(const std::vector<std::string>& args, int expected_exit = 0,
                   tp::test::RunOptions options = tp::test::within(std::chrono::seconds(240))) {
     return tp::test::run_for_json("limitprobe", args, expected_exit, options);
+}
+
+// The reading of limit `name` in a results row; the test fails if there is none.
+const json& reading_of(const json& row, const std::string& name) {
+    for (const json& reading : row["readings"])
+        if (reading["limit"] == name) return reading;
+    FAIL("no reading of " << name << " in " << row.dump(2));
+    throw std::logic_error("unreachable");
 }
 
 }  // namespace
@@ -99,6 +108,33 @@ TEST_CASE("out of descriptors: limitprobe stops short of RLIMIT_NOFILE and names
     REQUIRE(row["vsz_per_thread_kib"].is_number());
     CHECK(row["vsz_per_thread_kib"].get<double>() >= 64);
     CHECK(tp::test::children_of(::getpid()).empty());
+}
+
+TEST_CASE("published readings keep each limit's cost per thread and its reserve", "[limitprobe]") {
+    if (tp::test::kSanitized) {
+        WARN("skipped: RLIMIT_AS cannot hold a sanitizer's shadow memory");
+        return;
+    }
+    // 768 MiB of address space and 64 MiB stacks: pthread_create fails at RLIMIT_AS after a
+    // few threads, the next stack (64 MiB and its guard page) no longer fitting.
+    tp::test::RunOptions options = tp::test::within(std::chrono::seconds(120));
+    options.address_space_limit = rlim_t{786432} * 1024;
+    const json r = run_for_json({"--stack=64m"}, 0, std::move(options));
+    const json& row = r["results"][0];
+    INFO(row.dump(2));
+    REQUIRE(row["stopped_by"] == "pthread_create failed");
+    CHECK(row["binding_limit"] == "RLIMIT_AS");
+    const json& as = reading_of(row, "RLIMIT_AS");
+    CHECK(as["headroom_threads"].get<double>() < 1);
+    CHECK(as["headroom_threads"].get<double>() >= 0);
+    const json& pids = reading_of(row, "pid_max");
+    CHECK(pids["reserved"] == 300);
+    CHECK(pids["headroom_threads"].get<double>() ==
+          Approx(pids["ceiling"].get<double>() - pids["current"].get<double>() - 300));
+    // Two mappings a thread: its stack and its guard page.
+    const json& maps = reading_of(row, "vm.max_map_count");
+    CHECK(maps["headroom_threads"].get<double>() ==
+          Approx((maps["ceiling"].get<double>() - maps["current"].get<double>()) / 2));
 }
 
 TEST_CASE("limitprobe bad input: one line naming the flag, exit 2", "[limitprobe]") {

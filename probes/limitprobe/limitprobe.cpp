@@ -9,6 +9,7 @@
 #include "child_run.hpp"
 #include "connection_ramp.hpp"
 #include "embedded_server.hpp"
+#include "json_fields.hpp"
 #include "stop_signal.hpp"
 #include "thread_stack.hpp"
 #include "units.hpp"
@@ -22,52 +23,14 @@ using nlohmann::json;
 // How long a child asked to stop gets to report what it reached before it is killed: its ramp
 // looks at the stop signal every batch of threads, after waiting for the batch to settle.
 constexpr auto kChildStopGrace = std::chrono::seconds(10);
+// What a row says of a child that ended before it could report.
+constexpr const char* kChildDied = "child died";
 // A row with every reading is a few KiB of JSON; this only guards against a runaway child.
 constexpr std::size_t kMaxReportBytes = 1 << 20;
-
-// Rounded as the JSON has it, null for a figure that was not measured.
-json rounded(const std::optional<double>& v, double scale) {
-    return v ? json(std::round(*v * scale) / scale) : json(nullptr);
-}
-
-std::optional<double> optional_number(const json& j) {
-    return j.is_null() ? std::nullopt : std::optional(j.get<double>());
-}
 
 // In the table: a figure, or why there is none.
 std::string kib_or_not_measured(const std::optional<double>& kib) {
     return kib ? format_kib(*kib) : "not measured";
-}
-
-json row_json(const LimitProbeRow& r) {
-    json readings = json::array();
-    for (const auto& reading : r.readings) readings.push_back(to_json(reading));
-    return {{"stack_bytes", r.stack_bytes},
-            {"default_stack", r.default_stack},
-            {"threads_reached", r.threads_reached},
-            {"stopped_by", stopped_by_label(r)},
-            {"error", r.error},
-            {"elapsed_s", std::round(r.elapsed_s * 1e4) / 1e4},
-            {"vsz_per_thread_kib", rounded(r.vsz_per_thread_kib, 100)},
-            {"rss_per_thread_kib", rounded(r.rss_per_thread_kib, 100)},
-            {"binding_limit", r.binding_limit},
-            {"evidence", r.evidence},
-            {"readings", readings}};
-}
-
-LimitProbeRow row_from_json(const json& j) {
-    LimitProbeRow r;
-    r.stack_bytes = j.at("stack_bytes");
-    r.default_stack = j.at("default_stack");
-    r.threads_reached = j.at("threads_reached");
-    r.stopped_by = ramp_stop_from_label(j.at("stopped_by").get<std::string>());
-    r.error = j.at("error");
-    r.elapsed_s = j.at("elapsed_s");
-    r.vsz_per_thread_kib = optional_number(j.at("vsz_per_thread_kib"));
-    r.rss_per_thread_kib = optional_number(j.at("rss_per_thread_kib"));
-    r.binding_limit = j.at("binding_limit");
-    r.evidence = j.at("evidence");
-    return r;
 }
 
 // What one more thread added, on average; nullopt where a reading is missing or no thread was
@@ -117,12 +80,10 @@ LimitProbeRow attempt(const LimitProbeConfig& config, std::optional<std::uint64_
     row.vsz_per_thread_kib = per_thread(before, after, &ProcessMemory::vsz_kib);
     row.rss_per_thread_kib = per_thread(before, after, &ProcessMemory::rss_kib);
     if (result.diagnosis) {
-        row.binding_limit = result.diagnosis->binding_limit;
-        row.evidence = result.diagnosis->evidence;
-        row.readings = result.diagnosis->readings;
+        row.diagnosis = *result.diagnosis;
     } else {
-        row.binding_limit = "none";
-        row.evidence = std::string("no limit was hit: ") + stopped_by_label(row);
+        row.diagnosis.binding_limit = "none";
+        row.diagnosis.evidence = std::string("no limit was hit: ") + stopped_by_label(row);
     }
     return row;
 }
@@ -137,8 +98,8 @@ LimitProbeRow child_died_row(std::optional<std::uint64_t> stack, const ChildOutc
     row.error = outcome.signal ? fmt::format("killed by signal {} ({})", outcome.signal,
                                              ::strsignal(outcome.signal))
                                : fmt::format("exited with status {}", outcome.exit_code);
-    row.binding_limit = "unknown";
-    row.evidence = "the child ended before reporting";
+    row.diagnosis.binding_limit = "unknown";
+    row.diagnosis.evidence = "the child ended before reporting";
     return row;
 }
 
@@ -154,29 +115,13 @@ LimitProbeRow attempt_in_child(const LimitProbeConfig& config, std::optional<std
     options.max_message_bytes = kMaxReportBytes;
     const ChildOutcome outcome = run_in_child(
         [&](const ChildChannel& channel) {
-            channel.report(row_json(attempt(config, stack, server, server_pid, stop)).dump());
+            channel.report(to_json(attempt(config, stack, server, server_pid, stop)).dump());
         },
         options);
     if (outcome.said_it_failed()) throw std::runtime_error(outcome.message);
     if (outcome.reported()) {
         const json j = json::parse(outcome.message, nullptr, false);
-        if (j.is_object()) {
-            LimitProbeRow row = row_from_json(j);
-            for (const auto& r : j.at("readings")) {
-                LimitReading reading;
-                reading.name = r.at("limit");
-                reading.source = r.at("source");
-                reading.unit = r.at("unit");
-                if (!r.at("current").is_null())
-                    reading.current = r.at("current").get<std::uint64_t>();
-                if (!r.at("ceiling").is_null())
-                    reading.ceiling = r.at("ceiling").get<std::uint64_t>();
-                reading.enforced = r.at("enforced");
-                if (r.contains("note")) reading.note = r.at("note");
-                row.readings.push_back(reading);
-            }
-            return row;
-        }
+        if (j.is_object()) return j.get<LimitProbeRow>();
     }
     return child_died_row(stack, outcome);
 }
@@ -184,7 +129,37 @@ LimitProbeRow attempt_in_child(const LimitProbeConfig& config, std::optional<std
 }  // namespace
 
 const char* stopped_by_label(const LimitProbeRow& row) {
-    return row.stopped_by ? ramp_stop_label(*row.stopped_by) : "child died";
+    return row.stopped_by ? ramp_stop_label(*row.stopped_by) : kChildDied;
+}
+
+json to_json(const LimitProbeRow& r) {
+    json j = to_json(r.diagnosis);
+    j["stack_bytes"] = r.stack_bytes;
+    j["default_stack"] = r.default_stack;
+    j["threads_reached"] = r.threads_reached;
+    j["stopped_by"] = stopped_by_label(r);
+    j["error"] = r.error;
+    j["elapsed_s"] = rounded(r.elapsed_s, 1e4);
+    j["vsz_per_thread_kib"] =
+        r.vsz_per_thread_kib ? json(rounded(*r.vsz_per_thread_kib, 100)) : json(nullptr);
+    j["rss_per_thread_kib"] =
+        r.rss_per_thread_kib ? json(rounded(*r.rss_per_thread_kib, 100)) : json(nullptr);
+    return j;
+}
+
+void from_json(const json& j, LimitProbeRow& r) {
+    r.stack_bytes = j.at("stack_bytes");
+    r.default_stack = j.at("default_stack");
+    r.threads_reached = j.at("threads_reached");
+    const std::string stopped_by = j.at("stopped_by");
+    r.stopped_by = ramp_stop_from_label(stopped_by);
+    if (!r.stopped_by && stopped_by != kChildDied)
+        throw std::invalid_argument("stopped_by: '" + stopped_by + "' names no stop");
+    r.error = j.at("error");
+    r.elapsed_s = j.at("elapsed_s");
+    r.vsz_per_thread_kib = optional_from_json<double>(j.at("vsz_per_thread_kib"));
+    r.rss_per_thread_kib = optional_from_json<double>(j.at("rss_per_thread_kib"));
+    r.diagnosis = j.get<Diagnosis>();
 }
 
 int LimitProbeResult::exit_code() const {
@@ -234,7 +209,7 @@ LimitProbeResult run_limitprobe(const LimitProbeConfig& config, StopSignal& stop
 
 nlohmann::json to_json(const LimitProbeResult& r) {
     json rows = json::array();
-    for (const auto& row : r.rows) rows.push_back(row_json(row));
+    for (const auto& row : r.rows) rows.push_back(to_json(row));
     json stacks = json::array();
     for (const auto& s : r.config.stacks) stacks.push_back(s ? json(*s) : json("default"));
     return {{"tool", "limitprobe"},
@@ -262,17 +237,18 @@ std::string to_table(const LimitProbeResult& r) {
     out += fmt::format("{:<16} {:>9} {:>9} {:>12} {:>12}  {:<24} {}\n", "stack", "threads", "time",
                        "VSZ/thread", "RSS/thread", "stopped by", "binding limit");
     for (const auto& row : r.rows) {
-        out += fmt::format(
-            "{:<16} {:>9} {:>8.2f}s {:>12} {:>12}  {:<24} {}\n",
-            format_size(row.stack_bytes) + (row.default_stack ? " (default)" : ""),
-            row.threads_reached, row.elapsed_s, kib_or_not_measured(row.vsz_per_thread_kib),
-            kib_or_not_measured(row.rss_per_thread_kib), stopped_by_label(row), row.binding_limit);
+        out += fmt::format("{:<16} {:>9} {:>8.2f}s {:>12} {:>12}  {:<24} {}\n",
+                           format_size(row.stack_bytes) + (row.default_stack ? " (default)" : ""),
+                           row.threads_reached, row.elapsed_s,
+                           kib_or_not_measured(row.vsz_per_thread_kib),
+                           kib_or_not_measured(row.rss_per_thread_kib), stopped_by_label(row),
+                           row.diagnosis.binding_limit);
     }
     out += "\n";
     for (const auto& row : r.rows)
-        if (!row.error.empty() || row.binding_limit != "none")
+        if (!row.error.empty() || row.diagnosis.binding_limit != "none")
             out += fmt::format("{}: {}{}\n", format_size(row.stack_bytes),
-                               row.error.empty() ? "" : row.error + "; ", row.evidence);
+                               row.error.empty() ? "" : row.error + "; ", row.diagnosis.evidence);
     if (r.interrupted) out += "interrupted: rows cover the stack sizes finished before the stop\n";
     if (r.server_died)
         out += fmt::format("the server died mid-run ({}): rows stop there\n", *r.server_died);

@@ -44,10 +44,13 @@ struct LimitProbeRow {
     // failed, or no thread added).
     std::optional<double> vsz_per_thread_kib;
     std::optional<double> rss_per_thread_kib;
-    std::string binding_limit;  // a limit name, "unknown", or "none" when no limit was hit
-    std::string evidence;
-    std::vector<LimitReading> readings;
+    // Which limit stopped it: its binding_limit is a limit name, "unknown", or "none" when no
+    // limit was hit.
+    Diagnosis diagnosis;
 };
+// Also how a row crosses from the child to the parent, so nothing is lost on the way.
+nlohmann::json to_json(const LimitProbeRow& r);
+void from_json(const nlohmann::json& j, LimitProbeRow& r);
 
 struct LimitProbeResult {
     LimitProbeConfig config;

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <nlohmann/json.hpp>
 #include <string_view>
 #include <system_error>
 
@@ -108,6 +109,38 @@ std::optional<SystemMemory> parse_meminfo(const std::string& text) {
     m.committed_as_kib = field(text, "Committed_AS").value_or(0);
     m.commit_limit_kib = field(text, "CommitLimit").value_or(0);
     return m;
+}
+
+nlohmann::json to_json(const ProcessMemory& m) {
+    return {{"vsz_kib", m.vsz_kib},
+            {"rss_kib", m.rss_kib},
+            {"rss_anon_kib", m.rss_anon_kib},
+            {"pte_kib", m.pte_kib},
+            {"threads", m.threads}};
+}
+
+void from_json(const nlohmann::json& j, ProcessMemory& m) {
+    m.vsz_kib = j.at("vsz_kib");
+    m.rss_kib = j.at("rss_kib");
+    m.rss_anon_kib = j.at("rss_anon_kib");
+    m.pte_kib = j.at("pte_kib");
+    m.threads = j.at("threads");
+}
+
+nlohmann::json to_json(const SystemMemory& m) {
+    return {{"mem_total_kib", m.mem_total_kib},
+            {"mem_available_kib", m.mem_available_kib},
+            {"kernel_stack_kib", m.kernel_stack_kib},
+            {"committed_as_kib", m.committed_as_kib},
+            {"commit_limit_kib", m.commit_limit_kib}};
+}
+
+void from_json(const nlohmann::json& j, SystemMemory& m) {
+    m.mem_total_kib = j.at("mem_total_kib");
+    m.mem_available_kib = j.at("mem_available_kib");
+    m.kernel_stack_kib = j.at("kernel_stack_kib");
+    m.committed_as_kib = j.at("committed_as_kib");
+    m.commit_limit_kib = j.at("commit_limit_kib");
 }
 
 std::filesystem::path ProcFs::pid_dir(pid_t pid) const {

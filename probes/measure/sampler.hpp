@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <thread>
@@ -21,6 +22,8 @@ namespace tp {
 
 enum class Phase { baseline, ramp, hold, teardown };
 const char* phase_name(Phase p);
+// The phase a name names; std::invalid_argument for one that names none.
+Phase phase_from_name(const std::string& name);
 
 struct Sample {
     double t_s = 0;  // since the probe's start
@@ -35,6 +38,8 @@ struct Sample {
 
     bool failed() const { return !system; }
 };
+nlohmann::json to_json(const Sample& s);  // t_s to 0.1 ms
+void from_json(const nlohmann::json& j, Sample& s);
 
 // What the run is doing now; written by the run, read by the sampling thread.
 struct RunState {

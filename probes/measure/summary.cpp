@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "json_fields.hpp"
 
 namespace tp {
 namespace {
@@ -91,6 +95,54 @@ std::optional<Sample> median_of_phase(const std::vector<Sample>& samples, Phase 
     return m;
 }
 
+const char* tasks_counted_name(TasksCounted t) {
+    return t == TasksCounted::machine ? "machine" : "probe and server";
+}
+
+nlohmann::json to_json(const SideCost& c) {
+    // Rounded to 0.01 KiB: beyond that the figures are noise, and the JSON stays readable.
+    return {{"threads_added", c.threads_added},
+            {"vsz_per_thread_kib", rounded(c.vsz_per_thread_kib, 100)},
+            {"rss_per_thread_kib", rounded(c.rss_per_thread_kib, 100)},
+            {"rss_anon_per_thread_kib", rounded(c.rss_anon_per_thread_kib, 100)},
+            {"pte_per_thread_kib", rounded(c.pte_per_thread_kib, 100)},
+            {"baseline", to_json(c.baseline)},
+            {"plateau", to_json(c.plateau)}};
+}
+
+void from_json(const nlohmann::json& j, SideCost& c) {
+    c.threads_added = j.at("threads_added");
+    c.vsz_per_thread_kib = j.at("vsz_per_thread_kib");
+    c.rss_per_thread_kib = j.at("rss_per_thread_kib");
+    c.rss_anon_per_thread_kib = j.at("rss_anon_per_thread_kib");
+    c.pte_per_thread_kib = j.at("pte_per_thread_kib");
+    c.baseline = j.at("baseline").get<ProcessMemory>();
+    c.plateau = j.at("plateau").get<ProcessMemory>();
+}
+
+nlohmann::json to_json(const SystemCost& c) {
+    return {{"tasks_added", c.tasks_added},
+            {"tasks_counted", tasks_counted_name(c.tasks_counted)},
+            {"kernel_stack_per_task_kib", rounded(c.kernel_stack_per_task_kib, 100)},
+            {"commit_per_task_kib", rounded(c.commit_per_task_kib, 100)},
+            {"machine_tasks_added", optional_json(c.machine_tasks_added)},
+            {"other_activity", c.other_activity()}};
+}
+
+void from_json(const nlohmann::json& j, SystemCost& c) {
+    c.tasks_added = j.at("tasks_added");
+    const std::string counted = j.at("tasks_counted");
+    if (counted != tasks_counted_name(TasksCounted::machine) &&
+        counted != tasks_counted_name(TasksCounted::probe_and_server))
+        throw std::invalid_argument("tasks_counted: '" + counted + "' names no count");
+    c.tasks_counted = counted == tasks_counted_name(TasksCounted::machine)
+                          ? TasksCounted::machine
+                          : TasksCounted::probe_and_server;
+    c.kernel_stack_per_task_kib = j.at("kernel_stack_per_task_kib");
+    c.commit_per_task_kib = j.at("commit_per_task_kib");
+    c.machine_tasks_added = optional_from_json<std::int64_t>(j.at("machine_tasks_added"));
+}
+
 bool SystemCost::other_activity() const {
     if (!machine_tasks_added) return false;
     const double counted = static_cast<double>(tasks_added);
@@ -113,7 +165,7 @@ CostSummary summarize_costs(const std::vector<Sample>& samples) {
         sys.tasks_added = out.probe->threads_added + out.server->threads_added;
     } else if (baseline->tasks && plateau->tasks && *plateau->tasks > *baseline->tasks) {
         sys.tasks_added = *plateau->tasks - *baseline->tasks;
-        sys.tasks_counted = "machine";
+        sys.tasks_counted = TasksCounted::machine;
     }
     sys.kernel_stack_per_task_kib =
         per(delta(plateau->system->kernel_stack_kib, baseline->system->kernel_stack_kib),
