@@ -1,7 +1,8 @@
 // limitprobe: how many threads this machine allows at each stack size, and which limit stopped
-// them. Every attempt runs in a forked child with a cap (--max) and a memory floor, so the
-// machine keeps working and the probe survives whatever the kernel does to the child; when the
-// child exits, every thread it made is gone with it.
+// them. Every attempt is the connection ramp in a forked child (child_run) with a cap (--max), a
+// memory floor and, with --connections, descriptors kept back to diagnose with, so the machine
+// keeps working and the probe survives whatever the kernel does to the child; when the child
+// exits, every thread it made is gone with it. Its row comes back as JSON through a pipe.
 #pragma once
 
 #include <chrono>
