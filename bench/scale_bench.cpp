@@ -17,7 +17,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr std::uint64_t kGuardBytes = 4096;
 // Offered beyond what the server's descriptor limit could ever hold, so the server, not the
 // offer, is what stops the ramp.
 constexpr std::uint64_t kOfferedBeyond = 16;
@@ -41,7 +40,9 @@ Reading settled_reading(const ProcFs& fs, pid_t server) {
         anon.push_back(static_cast<double>(m->rss_anon_kib));
         pte.push_back(static_cast<double>(m->pte_kib));
         threads.push_back(static_cast<double>(m->threads));
-        kstack.push_back(static_cast<double>(fs.system().kernel_stack_kib));
+        const auto system = fs.system();
+        if (!system) throw std::runtime_error("/proc/meminfo cannot be read");
+        kstack.push_back(static_cast<double>(system->kernel_stack_kib));
     }
     Reading r;
     r.server.rss_anon_kib = static_cast<std::uint64_t>(median(anon));
@@ -96,7 +97,7 @@ ScaleRun run_once(const std::string& model, const ScaleConfig& config, const Env
 
     std::this_thread::sleep_for(300ms);
     const Reading held = settled_reading(fs, server.pid());
-    const std::uint64_t stack_bytes = (threaded ? config.thread_stack : 0) + kGuardBytes;
+    const std::uint64_t stack_bytes = (threaded ? config.thread_stack : 0) + kThreadGuardBytes;
     const Diagnosis diagnosis = diagnose(read_limits(fs, server.pid(), {stack_bytes, true}));
     run.limit = diagnosis.binding_limit;
     run.evidence = diagnosis.evidence;

@@ -84,7 +84,8 @@ int run(int argc, char** argv) {
     const tp::ProcFs procfs;
     tp::bench::BenchResult result;
     result.quick = o.quick;
-    result.context = tp::read_machine_context(procfs, ::getpid(), {*o.stack.bytes + 4096, true});
+    result.context = tp::read_machine_context(procfs, ::getpid(),
+                                              tp::ThreadCost::for_stack(*o.stack.bytes, true));
     result.repetitions = repetitions;
     result.load_at_start = tp::bench::load_average(procfs);
     const tp::bench::CpuClock cpu_at_start = tp::bench::read_cpu_clock(procfs);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 #include "result_files.hpp"
 #include "run_program.hpp"
@@ -16,9 +17,17 @@ namespace {
 using nlohmann::json;
 using tp::test::run_program;
 
-json run_for_json(const std::vector<std::string>& args, int expected_exit = 0) {
-    return tp::test::run_for_json("limitprobe", args, expected_exit,
-                                  tp::test::within(std::chrono::seconds(240)));
+json run_for_json(const std::vector<std::string>& args, int expected_exit = 0,
+                  tp::test::RunOptions options = tp::test::within(std::chrono::seconds(240))) {
+    return tp::test::run_for_json("limitprobe", args, expected_exit, options);
+}
+
+// The reading of limit `name` in a results row; the test fails if there is none.
+const json& reading_of(const json& row, const std::string& name) {
+    for (const json& reading : row["readings"])
+        if (reading["limit"] == name) return reading;
+    FAIL("no reading of " << name << " in " << row.dump(2));
+    throw std::logic_error("unreachable");
 }
 
 }  // namespace
@@ -76,6 +85,56 @@ TEST_CASE("to the real limit and back: the limit is named and the machine keeps 
         run_program("threadprobe", {"--threads=100", "--stack=64k", "--hold=100ms", "--quiet"});
     INFO(after.err);
     CHECK(after.exit_code == 0);
+}
+
+TEST_CASE("out of descriptors: limitprobe stops short of RLIMIT_NOFILE and names it",
+          "[limitprobe]") {
+    // 128 descriptors for up to 1000 connections: the child must keep enough to read /proc and
+    // say which limit it met, not run into EMFILE and diagnose nothing.
+    tp::test::RunOptions options = tp::test::within(std::chrono::seconds(120));
+    options.descriptor_limit = 128;
+    const json r =
+        run_for_json({"--stack=64k", "--connections", "--max=1000"}, 0, std::move(options));
+    const json& row = r["results"][0];
+    INFO(row.dump(2));
+    CHECK(row["stopped_by"] == "out of descriptors");
+    CHECK(row["binding_limit"] == "RLIMIT_NOFILE");
+    CHECK_THAT(row["evidence"].get<std::string>(), Catch::Contains("Max open files"));
+    // Each connection holds a descriptor, under the 128 less the ones kept back.
+    CHECK(row["threads_reached"].get<int>() > 0);
+    CHECK(row["threads_reached"].get<int>() < 128 - 32);
+    // Measured, not a 0 standing in for a reading that could not be taken: a thread maps at
+    // least its stack.
+    REQUIRE(row["vsz_per_thread_kib"].is_number());
+    CHECK(row["vsz_per_thread_kib"].get<double>() >= 64);
+    CHECK(tp::test::children_of(::getpid()).empty());
+}
+
+TEST_CASE("published readings keep each limit's cost per thread and its reserve", "[limitprobe]") {
+    if (tp::test::kSanitized) {
+        WARN("skipped: RLIMIT_AS cannot hold a sanitizer's shadow memory");
+        return;
+    }
+    // 768 MiB of address space and 64 MiB stacks: pthread_create fails at RLIMIT_AS after a
+    // few threads, the next stack (64 MiB and its guard page) no longer fitting.
+    tp::test::RunOptions options = tp::test::within(std::chrono::seconds(120));
+    options.address_space_limit = rlim_t{786432} * 1024;
+    const json r = run_for_json({"--stack=64m"}, 0, std::move(options));
+    const json& row = r["results"][0];
+    INFO(row.dump(2));
+    REQUIRE(row["stopped_by"] == "pthread_create failed");
+    CHECK(row["binding_limit"] == "RLIMIT_AS");
+    const json& as = reading_of(row, "RLIMIT_AS");
+    CHECK(as["headroom_threads"].get<double>() < 1);
+    CHECK(as["headroom_threads"].get<double>() >= 0);
+    const json& pids = reading_of(row, "pid_max");
+    CHECK(pids["reserved"] == 300);
+    CHECK(pids["headroom_threads"].get<double>() ==
+          Approx(pids["ceiling"].get<double>() - pids["current"].get<double>() - 300));
+    // Two mappings a thread: its stack and its guard page.
+    const json& maps = reading_of(row, "vm.max_map_count");
+    CHECK(maps["headroom_threads"].get<double>() ==
+          Approx((maps["ceiling"].get<double>() - maps["current"].get<double>()) / 2));
 }
 
 TEST_CASE("limitprobe bad input: one line naming the flag, exit 2", "[limitprobe]") {

@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 #include <cstring>
 
+#include "temp_tree.hpp"
+
 namespace {
 
 constexpr std::uint64_t kMapBytes = 64ull << 20;
@@ -86,12 +88,25 @@ TEST_CASE("status and meminfo parse the kernel's format", "[procfs]") {
     CHECK(info->committed_as_kib == 50044);
 }
 
+TEST_CASE("a meminfo that cannot be read is absent, not an exception", "[procfs]") {
+    // A fixture machine whose /proc has everything but meminfo, as a process out of
+    // descriptors sees it; and one whose meminfo has no MemTotal line.
+    const tp::test::TempTree tree;
+    tree.write("proc/loadavg", "0.00 0.01 0.05 1/81 4242\n");
+    const tp::ProcFs fs({tree.root() / "proc", tree.root() / "sys"});
+    CHECK_FALSE(fs.system().has_value());
+    CHECK(fs.tasks() == 81u);
+    tree.write("proc/meminfo", "MemFree:  1 kB\n");
+    CHECK_FALSE(fs.system().has_value());
+}
+
 TEST_CASE("this machine's own counters are read", "[procfs]") {
     const tp::ProcFs fs;
     const auto sys = fs.system();
-    CHECK(sys.mem_total_kib > 0);
-    CHECK(sys.mem_available_kib <= sys.mem_total_kib);
-    CHECK(sys.kernel_stack_kib > 0);
+    REQUIRE(sys);
+    CHECK(sys->mem_total_kib > 0);
+    CHECK(sys->mem_available_kib <= sys->mem_total_kib);
+    CHECK(sys->kernel_stack_kib > 0);
     const auto tasks = fs.tasks();
     REQUIRE(tasks);
     CHECK(*tasks >= 1);

@@ -11,8 +11,15 @@ tp::Sample sample(tp::Phase phase, std::uint64_t probe_threads, std::uint64_t pr
     s.phase = phase;
     s.probe = tp::ProcessMemory{probe_vsz, probe_rss, probe_rss, 100, probe_threads};
     s.server = tp::ProcessMemory{50000, 3000, 1000, 80, server_threads};
-    s.system.kernel_stack_kib = kernel_stack;
-    s.system.committed_as_kib = 1000;
+    s.system.emplace();
+    s.system->kernel_stack_kib = kernel_stack;
+    s.system->committed_as_kib = 1000;
+    return s;
+}
+
+// A sample whose /proc/meminfo read failed; its process readings may still be there.
+tp::Sample failed(tp::Sample s) {
+    s.system.reset();
     return s;
 }
 
@@ -69,4 +76,27 @@ TEST_CASE("a machine task count that moved by more than the probe's says other a
     const auto busy = tp::summarize_costs({with_tasks(base, 500), with_tasks(hold, 1000)});
     REQUIRE(busy.system);
     CHECK(busy.system->other_activity());
+}
+
+TEST_CASE("failed samples are left out of the medians", "[summary]") {
+    using tp::Phase;
+    // Of two baseline samples the median is the larger: were the failed one counted, the
+    // baseline would be 12000 KiB and the slope 48 KiB a thread, not 68.
+    const std::vector<tp::Sample> samples = {
+        sample(Phase::baseline, 2, 10000, 2000, 1, 1000),
+        failed(sample(Phase::baseline, 2, 12000, 2000, 1, 1000)),
+        sample(Phase::hold, 102, 16800, 2840, 101, 4200),
+    };
+    const auto c = tp::summarize_costs(samples);
+    REQUIRE(c.probe);
+    CHECK(c.probe->vsz_per_thread_kib == Approx(68.0));
+    REQUIRE(c.system);
+    CHECK(c.system->kernel_stack_per_task_kib == Approx(16.0));
+
+    // A phase whose every sample failed has no plateau: no figures rather than made-up ones.
+    const auto none =
+        tp::summarize_costs({sample(Phase::baseline, 2, 10000, 2000, 1, 1000),
+                             failed(sample(Phase::hold, 102, 16800, 2840, 101, 4200))});
+    CHECK_FALSE(none.probe);
+    CHECK_FALSE(none.system);
 }

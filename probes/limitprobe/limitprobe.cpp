@@ -1,19 +1,15 @@
 #include "limitprobe.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
-#include <cerrno>
 #include <cstring>
-#include <system_error>
+#include <stdexcept>
 
-#include "connection_threads.hpp"
+#include "child_run.hpp"
+#include "connection_ramp.hpp"
 #include "embedded_server.hpp"
+#include "json_fields.hpp"
 #include "stop_signal.hpp"
 #include "thread_stack.hpp"
 #include "units.hpp"
@@ -24,50 +20,27 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-constexpr std::uint64_t kGuardBytes = 4096;
-// How often the child looks at the clock, the memory floor and the stop signal. Between two
-// looks it adds at most this many threads: at 8 MiB stacks and ~30 KiB of real memory each,
-// a few MiB, well inside any floor.
-constexpr std::uint64_t kCheckEvery = 64;
-// How long a child asked to stop gets to report what it reached before it is killed: it looks
-// at the stop signal every kCheckEvery threads, or after waiting for its connections to settle.
+// How long a child asked to stop gets to report what it reached before it is killed: its ramp
+// looks at the stop signal every batch of threads, after waiting for the batch to settle.
 constexpr auto kChildStopGrace = std::chrono::seconds(10);
+// What a row says of a child that ended before it could report.
+constexpr const char* kChildDied = "child died";
+// A row with every reading is a few KiB of JSON; this only guards against a runaway child.
+constexpr std::size_t kMaxReportBytes = 1 << 20;
 
-double per_thread(std::uint64_t after, std::uint64_t before, std::uint64_t threads) {
-    return threads ? (static_cast<double>(after) - static_cast<double>(before)) /
-                         static_cast<double>(threads)
-                   : 0.0;
+// In the table: a figure, or why there is none.
+std::string kib_or_not_measured(const std::optional<double>& kib) {
+    return kib ? format_kib(*kib) : "not measured";
 }
 
-json row_json(const LimitProbeRow& r) {
-    json readings = json::array();
-    for (const auto& reading : r.readings) readings.push_back(to_json(reading));
-    return {{"stack_bytes", r.stack_bytes},
-            {"default_stack", r.default_stack},
-            {"threads_reached", r.threads_reached},
-            {"stopped_by", r.stopped_by},
-            {"error", r.error},
-            {"elapsed_s", std::round(r.elapsed_s * 1e4) / 1e4},
-            {"vsz_per_thread_kib", std::round(r.vsz_per_thread_kib * 100) / 100},
-            {"rss_per_thread_kib", std::round(r.rss_per_thread_kib * 100) / 100},
-            {"binding_limit", r.binding_limit},
-            {"evidence", r.evidence},
-            {"readings", readings}};
-}
-
-LimitProbeRow row_from_json(const json& j) {
-    LimitProbeRow r;
-    r.stack_bytes = j.at("stack_bytes");
-    r.default_stack = j.at("default_stack");
-    r.threads_reached = j.at("threads_reached");
-    r.stopped_by = j.at("stopped_by");
-    r.error = j.at("error");
-    r.elapsed_s = j.at("elapsed_s");
-    r.vsz_per_thread_kib = j.at("vsz_per_thread_kib");
-    r.rss_per_thread_kib = j.at("rss_per_thread_kib");
-    r.binding_limit = j.at("binding_limit");
-    r.evidence = j.at("evidence");
-    return r;
+// What one more thread added, on average; nullopt where a reading is missing or no thread was
+// added, so that nothing stands in for a figure that was not measured.
+std::optional<double> per_thread(const std::optional<ProcessMemory>& before,
+                                 const std::optional<ProcessMemory>& after,
+                                 std::uint64_t ProcessMemory::*field) {
+    if (!before || !after || after->threads <= before->threads) return std::nullopt;
+    return (static_cast<double>((*after).*field) - static_cast<double>((*before).*field)) /
+           static_cast<double>(after->threads - before->threads);
 }
 
 // The attempt itself, in the child: spawn until something says no, then describe it.
@@ -79,179 +52,115 @@ LimitProbeRow attempt(const LimitProbeConfig& config, std::optional<std::uint64_
     LimitProbeRow row;
     row.default_stack = !stack;
     row.stack_bytes = stack.value_or(default_thread_stack());
-    const ThreadCost cost{row.stack_bytes + kGuardBytes, config.connections};
     const auto before = fs.process(self);
-    const auto mem_total = fs.system().mem_total_kib;
-    const auto floor_kib = static_cast<std::uint64_t>(static_cast<double>(mem_total) *
-                                                      config.mem_floor_percent / 100.0);
 
     ConnectionThreadConfig thread_config;
     thread_config.server = server;
     thread_config.request_n = 1;
     thread_config.stack = stack;
-    ConnectionThreads threads(thread_config);
-    const auto start = Clock::now();
-    std::optional<Diagnosis> diagnosis;
-    pid_t diagnosed_pid = self;
-    while (row.stopped_by.empty()) {
-        if (threads.spawned() >= config.max_threads) {
-            row.stopped_by = "max reached";
-            break;
-        }
-        if (const int rc = threads.spawn_one(); rc != 0) {
-            row.stopped_by = "pthread_create failed";
-            row.error = fmt::format("{} ({})", std::strerror(rc), rc);
-            diagnosis = diagnose(read_limits(fs, self, cost));
-            break;
-        }
-        if (threads.spawned() % kCheckEvery != 0) continue;
-        if (server) threads.wait_settled(std::chrono::seconds(35));
-        if (const FirstError e = threads.first_error(); e.step != Step::none) {
-            if (e.step == Step::refused) {
-                row.stopped_by = "refused by server";
-                row.error = e.server_said;
-                if (server_pid) diagnosed_pid = *server_pid;
-            } else {
-                row.stopped_by = fmt::format("{} failed", step_name(e.step));
-                row.error = e.error ? fmt::format("{} ({})", std::strerror(e.error), e.error)
-                                    : std::string("wrong reply");
-            }
-            diagnosis = diagnose(read_limits(fs, diagnosed_pid, cost));
-            break;
-        }
-        if (fs.system().mem_available_kib < floor_kib) {
-            row.stopped_by = "memory floor";
-            row.error =
-                fmt::format("MemAvailable below {:.0f}% of memory", config.mem_floor_percent);
-            break;
-        }
-        if (Clock::now() - start > config.time_limit) row.stopped_by = "time limit";
-        if (stop.requested()) row.stopped_by = "interrupted";
-    }
+    RampConfig ramp_config;
+    ramp_config.target = config.max_threads;
+    ramp_config.cost = ThreadCost::for_stack(row.stack_bytes, config.connections);
+    ramp_config.server_pid = server_pid;
+    ramp_config.memory_floor_percent = config.mem_floor_percent;
+    ramp_config.time_limit = config.time_limit;
     // Every thread made has either parked (and connected) or failed before it is counted.
-    threads.wait_settled(std::chrono::seconds(server ? 35 : 5));
-    row.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
-    row.threads_reached = threads.connected();
+    ramp_config.settle_timeout = std::chrono::seconds(server ? 35 : 5);
+    ramp_config.settle_each_batch = server.has_value();
+    ConnectionRamp ramp(fs, thread_config, ramp_config);
+    // The parent watches the server between attempts; progress is the parent's to show.
+    const RampResult result = ramp.run(
+        stop, [] { return true; }, [](std::string_view) {});
+
+    row.stopped_by = result.outcome();
+    row.error = result.error;
+    row.elapsed_s = result.spawn_s;
+    row.threads_reached = ramp.threads().connected();
     const auto after = fs.process(self);
-    if (before && after) {
-        const std::uint64_t added = after->threads - before->threads;
-        row.vsz_per_thread_kib = per_thread(after->vsz_kib, before->vsz_kib, added);
-        row.rss_per_thread_kib = per_thread(after->rss_kib, before->rss_kib, added);
-    }
-    if (diagnosis) {
-        row.binding_limit = diagnosis->binding_limit;
-        row.evidence = diagnosis->evidence;
-        row.readings = diagnosis->readings;
+    row.vsz_per_thread_kib = per_thread(before, after, &ProcessMemory::vsz_kib);
+    row.rss_per_thread_kib = per_thread(before, after, &ProcessMemory::rss_kib);
+    if (result.diagnosis) {
+        row.diagnosis = *result.diagnosis;
     } else {
-        row.binding_limit = "none";
-        row.evidence = "no limit was hit: " + row.stopped_by;
+        row.diagnosis.binding_limit = "none";
+        row.diagnosis.evidence = std::string("no limit was hit: ") + stopped_by_label(row);
     }
     return row;
 }
 
-// Reads the child's report until it closes the pipe. A stop asked of the probe is passed on
-// (kill(1) or a service manager signals the probe alone, not its process group), so the child
-// reports what it reached; a child that does not within kChildStopGrace is killed.
-std::string read_child_report(int fd, pid_t child, StopSignal& stop) {
-    std::string text;
-    std::optional<Clock::time_point> kill_at;
-    bool killed = false;
-    for (;;) {
-        if (!kill_at && stop.requested()) {
-            ::kill(child, SIGTERM);
-            kill_at = Clock::now() + kChildStopGrace;
-        }
-        int timeout_ms = -1;
-        if (kill_at && !killed) {
-            const auto left =
-                std::chrono::ceil<std::chrono::milliseconds>(*kill_at - Clock::now()).count();
-            if (left <= 0) {
-                ::kill(child, SIGKILL);
-                killed = true;
-            } else {
-                timeout_ms = static_cast<int>(left);
-            }
-        }
-        std::array<pollfd, 2> fds{{{fd, POLLIN, 0}, {kill_at ? -1 : stop.fd(), POLLIN, 0}}};
-        const int rc = ::poll(fds.data(), fds.size(), timeout_ms);
-        if (rc < 0 && errno != EINTR)
-            throw std::system_error(errno, std::generic_category(), "poll");
-        if (rc <= 0 || fds[0].revents == 0) continue;
-        char buf[8192];
-        const ssize_t n = read_some(fd, buf, sizeof buf);
-        if (n <= 0) break;
-        text.append(buf, static_cast<std::size_t>(n));
-    }
-    return text;
+// What is left of a row when the child died before it could report: the kernel (OOM killer)
+// or a signal ended it.
+LimitProbeRow child_died_row(std::optional<std::uint64_t> stack, const ChildOutcome& outcome) {
+    LimitProbeRow row;
+    row.stack_bytes = stack.value_or(default_thread_stack());
+    row.default_stack = !stack;
+    row.stopped_by = std::nullopt;
+    row.error = outcome.signal ? fmt::format("killed by signal {} ({})", outcome.signal,
+                                             ::strsignal(outcome.signal))
+                               : fmt::format("exited with status {}", outcome.exit_code);
+    row.diagnosis.binding_limit = "unknown";
+    row.diagnosis.evidence = "the child ended before reporting";
+    return row;
 }
 
-// Runs `attempt` in a child and reads its row back through a pipe. The child never returns:
-// it leaves with _exit and its threads die with it, parked or not.
+// Runs `attempt` in a child and reads its row back as JSON. The child's threads die with it,
+// parked or not. A stop asked of the probe reaches the child, which reports what it reached.
 LimitProbeRow attempt_in_child(const LimitProbeConfig& config, std::optional<std::uint64_t> stack,
                                const std::optional<Endpoint>& server,
                                std::optional<pid_t> server_pid, StopSignal& stop) {
-    int pipe_fds[2];
-    if (::pipe2(pipe_fds, O_CLOEXEC) != 0)
-        throw std::system_error(errno, std::generic_category(), "pipe");
-    Fd read_end(pipe_fds[0]);
-    Fd write_end(pipe_fds[1]);
-    const pid_t child = ::fork();
-    if (child < 0) throw std::system_error(errno, std::generic_category(), "fork");
-    if (child == 0) {
-        read_end.reset();
-        int status = 0;
-        try {
-            const std::string text =
-                row_json(attempt(config, stack, server, server_pid, stop)).dump();
-            if (!write_all(write_end.get(), text)) status = 1;
-        } catch (const std::exception& e) {
-            const std::string text = json{{"exception", e.what()}}.dump();
-            write_all(write_end.get(), text);
-            status = 1;
-        }
-        ::_exit(status);
+    ChildRunOptions options;
+    options.stop = &stop;
+    options.stop_grace = kChildStopGrace;
+    options.crash_quietly = false;  // nothing here is meant to crash
+    options.max_message_bytes = kMaxReportBytes;
+    const ChildOutcome outcome = run_in_child(
+        [&](const ChildChannel& channel) {
+            channel.report(to_json(attempt(config, stack, server, server_pid, stop)).dump());
+        },
+        options);
+    if (outcome.said_it_failed()) throw std::runtime_error(outcome.message);
+    if (outcome.reported()) {
+        const json j = json::parse(outcome.message, nullptr, false);
+        if (j.is_object()) return j.get<LimitProbeRow>();
     }
-    write_end.reset();
-    const std::string text = read_child_report(read_end.get(), child, stop);
-    int status = 0;
-    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    }
-    LimitProbeRow row;
-    if (!text.empty()) {
-        const json j = json::parse(text, nullptr, false);
-        if (j.is_object() && j.contains("exception"))
-            throw std::runtime_error(j["exception"].get<std::string>());
-        if (j.is_object()) {
-            row = row_from_json(j);
-            for (const auto& r : j.at("readings")) {
-                LimitReading reading;
-                reading.name = r.at("limit");
-                reading.source = r.at("source");
-                reading.unit = r.at("unit");
-                if (!r.at("current").is_null())
-                    reading.current = r.at("current").get<std::uint64_t>();
-                if (!r.at("ceiling").is_null())
-                    reading.ceiling = r.at("ceiling").get<std::uint64_t>();
-                reading.enforced = r.at("enforced");
-                if (r.contains("note")) reading.note = r.at("note");
-                row.readings.push_back(reading);
-            }
-            return row;
-        }
-    }
-    // The child died before it could say anything: the kernel (OOM killer) or a signal.
-    row.stack_bytes = stack.value_or(default_thread_stack());
-    row.default_stack = !stack;
-    row.stopped_by = "child died";
-    row.error = WIFSIGNALED(status) ? fmt::format("killed by signal {} ({})", WTERMSIG(status),
-                                                  ::strsignal(WTERMSIG(status)))
-                                    : fmt::format("exited with status {}", WEXITSTATUS(status));
-    row.binding_limit = "unknown";
-    row.evidence = "the child ended before reporting";
-    return row;
+    return child_died_row(stack, outcome);
 }
 
 }  // namespace
+
+const char* stopped_by_label(const LimitProbeRow& row) {
+    return row.stopped_by ? ramp_stop_label(*row.stopped_by) : kChildDied;
+}
+
+json to_json(const LimitProbeRow& r) {
+    json j = to_json(r.diagnosis);
+    j["stack_bytes"] = r.stack_bytes;
+    j["default_stack"] = r.default_stack;
+    j["threads_reached"] = r.threads_reached;
+    j["stopped_by"] = stopped_by_label(r);
+    j["error"] = r.error;
+    j["elapsed_s"] = rounded(r.elapsed_s, 1e4);
+    j["vsz_per_thread_kib"] =
+        r.vsz_per_thread_kib ? json(rounded(*r.vsz_per_thread_kib, 100)) : json(nullptr);
+    j["rss_per_thread_kib"] =
+        r.rss_per_thread_kib ? json(rounded(*r.rss_per_thread_kib, 100)) : json(nullptr);
+    return j;
+}
+
+void from_json(const json& j, LimitProbeRow& r) {
+    r.stack_bytes = j.at("stack_bytes");
+    r.default_stack = j.at("default_stack");
+    r.threads_reached = j.at("threads_reached");
+    const std::string stopped_by = j.at("stopped_by");
+    r.stopped_by = ramp_stop_from_label(stopped_by);
+    if (!r.stopped_by && stopped_by != kChildDied)
+        throw std::invalid_argument("stopped_by: '" + stopped_by + "' names no stop");
+    r.error = j.at("error");
+    r.elapsed_s = j.at("elapsed_s");
+    r.vsz_per_thread_kib = optional_from_json<double>(j.at("vsz_per_thread_kib"));
+    r.rss_per_thread_kib = optional_from_json<double>(j.at("rss_per_thread_kib"));
+    r.diagnosis = j.get<Diagnosis>();
+}
 
 int LimitProbeResult::exit_code() const {
     if (interrupted) return 130;
@@ -288,7 +197,7 @@ LimitProbeResult run_limitprobe(const LimitProbeConfig& config, StopSignal& stop
         result.rows.push_back(attempt_in_child(
             config, stack, server ? std::optional(server->endpoint()) : std::nullopt,
             server ? std::optional(server->pid()) : std::nullopt, stop));
-        if (result.rows.back().stopped_by == "interrupted") break;
+        if (result.rows.back().stopped_by == RampStop::interrupted) break;
         // Let the server see the child's connections close before the next attempt.
         if (server) stop.wait_for(std::chrono::milliseconds(300));
     }
@@ -299,7 +208,7 @@ LimitProbeResult run_limitprobe(const LimitProbeConfig& config, StopSignal& stop
 
 nlohmann::json to_json(const LimitProbeResult& r) {
     json rows = json::array();
-    for (const auto& row : r.rows) rows.push_back(row_json(row));
+    for (const auto& row : r.rows) rows.push_back(to_json(row));
     json stacks = json::array();
     for (const auto& s : r.config.stacks) stacks.push_back(s ? json(*s) : json("default"));
     return {{"tool", "limitprobe"},
@@ -329,14 +238,16 @@ std::string to_table(const LimitProbeResult& r) {
     for (const auto& row : r.rows) {
         out += fmt::format("{:<16} {:>9} {:>8.2f}s {:>12} {:>12}  {:<24} {}\n",
                            format_size(row.stack_bytes) + (row.default_stack ? " (default)" : ""),
-                           row.threads_reached, row.elapsed_s, format_kib(row.vsz_per_thread_kib),
-                           format_kib(row.rss_per_thread_kib), row.stopped_by, row.binding_limit);
+                           row.threads_reached, row.elapsed_s,
+                           kib_or_not_measured(row.vsz_per_thread_kib),
+                           kib_or_not_measured(row.rss_per_thread_kib), stopped_by_label(row),
+                           row.diagnosis.binding_limit);
     }
     out += "\n";
     for (const auto& row : r.rows)
-        if (!row.error.empty() || row.binding_limit != "none")
+        if (!row.error.empty() || row.diagnosis.binding_limit != "none")
             out += fmt::format("{}: {}{}\n", format_size(row.stack_bytes),
-                               row.error.empty() ? "" : row.error + "; ", row.evidence);
+                               row.error.empty() ? "" : row.error + "; ", row.diagnosis.evidence);
     if (r.interrupted) out += "interrupted: rows cover the stack sizes finished before the stop\n";
     if (r.server_died)
         out += fmt::format("the server died mid-run ({}): rows stop there\n", *r.server_died);

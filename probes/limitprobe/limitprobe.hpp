@@ -1,7 +1,8 @@
 // limitprobe: how many threads this machine allows at each stack size, and which limit stopped
-// them. Every attempt runs in a forked child with a cap (--max) and a memory floor, so the
-// machine keeps working and the probe survives whatever the kernel does to the child; when the
-// child exits, every thread it made is gone with it.
+// them. Every attempt is the connection ramp in a forked child (child_run) with a cap (--max), a
+// memory floor and, with --connections, descriptors kept back to diagnose with, so the machine
+// keeps working and the probe survives whatever the kernel does to the child; when the child
+// exits, every thread it made is gone with it. Its row comes back as JSON through a pipe.
 #pragma once
 
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "connection_ramp.hpp"
 #include "context.hpp"
 #include "limits.hpp"
 #include "net.hpp"
@@ -34,17 +36,22 @@ struct LimitProbeRow {
     std::uint64_t stack_bytes = 0;
     bool default_stack = false;
     std::uint64_t threads_reached = 0;
-    // What ended the attempt: "pthread_create failed", "connect failed", "refused by server",
-    // "max reached", "memory floor", "time limit", "interrupted", "child died".
-    std::string stopped_by;
+    // What ended the attempt; nullopt when the child died before it could say (the OOM killer,
+    // a signal). Written as stopped_by_label().
+    std::optional<RampStop> stopped_by;
     std::string error;  // the error text where there is one
     double elapsed_s = 0;
-    double vsz_per_thread_kib = 0;
-    double rss_per_thread_kib = 0;
-    std::string binding_limit;  // a limit name, "unknown", or "none" when no limit was hit
-    std::string evidence;
-    std::vector<LimitReading> readings;
+    // What each thread added to the process; nullopt when not measured (a /proc read that
+    // failed, or no thread added).
+    std::optional<double> vsz_per_thread_kib;
+    std::optional<double> rss_per_thread_kib;
+    // Which limit stopped it: its binding_limit is a limit name, "unknown", or "none" when no
+    // limit was hit.
+    Diagnosis diagnosis;
 };
+// Also how a row crosses from the child to the parent, so nothing is lost on the way.
+nlohmann::json to_json(const LimitProbeRow& r);
+void from_json(const nlohmann::json& j, LimitProbeRow& r);
 
 struct LimitProbeResult {
     LimitProbeConfig config;
@@ -55,6 +62,9 @@ struct LimitProbeResult {
     std::optional<std::string> server_died;  // how the --connections server ended, if it did
     int exit_code() const;                   // 0; 1 if the server died; 130 if interrupted
 };
+
+// "pthread_create failed", "max reached", "out of descriptors", ... or "child died".
+const char* stopped_by_label(const LimitProbeRow& row);
 
 LimitProbeResult run_limitprobe(const LimitProbeConfig& config, StopSignal& stop,
                                 const ProgressFn& progress);

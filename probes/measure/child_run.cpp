@@ -9,14 +9,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <exception>
 
 #include "net.hpp"
+#include "stop_signal.hpp"
 
 namespace tp {
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 // A dozen crashing children per run must not leave a dozen core files, nor wake a core
 // handler (systemd-coredump, apport) that would log and compress each one: a non-dumpable
@@ -34,9 +38,10 @@ void prepare_to_crash() {
     ::sigaction(SIGBUS, &default_action, nullptr);
 }
 
-[[noreturn]] void child_main(const std::function<void(const ChildChannel&)>& body, int fd) {
+[[noreturn]] void child_main(const std::function<void(const ChildChannel&)>& body, int fd,
+                             bool crash_quietly) {
     const ChildChannel channel(fd);
-    prepare_to_crash();
+    if (crash_quietly) prepare_to_crash();
     try {
         body(channel);
     } catch (const std::exception& e) {
@@ -46,39 +51,72 @@ void prepare_to_crash() {
     ::_exit(0);
 }
 
-std::string read_until_closed(int fd, std::chrono::steady_clock::time_point deadline,
+// Milliseconds from now to `t` for poll(), at least 0; -1 (no limit) without a `t`.
+int poll_timeout_ms(const std::optional<Clock::time_point>& t) {
+    if (!t) return -1;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(*t - Clock::now()).count();
+    return static_cast<int>(std::max<decltype(left)>(left, 0));
+}
+
+// Reads what the child says until every copy of the pipe's write end is closed (the child is
+// gone), passing a stop on to it. Kills it at the timeout (and says so) or when the grace after
+// a stop has run out; it is then still to be reaped.
+std::string read_until_closed(int fd, pid_t child, const ChildRunOptions& options,
                               bool& timed_out) {
     std::string text;
+    std::optional<Clock::time_point> deadline;
+    if (options.timeout) deadline = Clock::now() + *options.timeout;
+    std::optional<Clock::time_point> kill_at;  // set once a stop was passed on
     for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) {
-            timed_out = true;
+        if (options.stop && !kill_at && options.stop->requested()) {
+            ::kill(child, SIGTERM);
+            kill_at = Clock::now() + options.stop_grace;
+        }
+        const auto now = Clock::now();
+        if ((deadline && now >= *deadline) || (kill_at && now >= *kill_at)) {
+            timed_out = deadline && now >= *deadline;
+            ::kill(child, SIGKILL);
             return text;
         }
-        pollfd pfd{fd, POLLIN, 0};
-        const int ready = ::poll(&pfd, 1, static_cast<int>(left.count()));
-        if (ready < 0 && errno == EINTR) continue;
-        if (ready <= 0) continue;  // the deadline check above ends it
-        char buf[512];
+        const auto wake =
+            deadline && kill_at ? std::min(*deadline, *kill_at) : (deadline ? deadline : kill_at);
+        // Until a stop is passed on, it wakes the loop too.
+        const int stop_fd = options.stop && !kill_at ? options.stop->fd() : -1;
+        std::array<pollfd, 2> fds{{{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}}};
+        const int ready = ::poll(fds.data(), fds.size(), poll_timeout_ms(wake));
+        if (ready < 0 && errno != EINTR)
+            throw std::system_error(errno, std::generic_category(), "poll");
+        if (ready <= 0 || fds[0].revents == 0) continue;  // the checks above end it
+        char buf[8192];
         const ssize_t got = ::read(fd, buf, sizeof buf);
         if (got < 0 && errno == EINTR) continue;
         if (got <= 0) return text;  // every copy of the write end is closed: the child is gone
-        if (text.size() < 4096) text.append(buf, static_cast<std::size_t>(got));
+        const std::size_t room =
+            options.max_message_bytes > text.size() ? options.max_message_bytes - text.size() : 0;
+        text.append(buf, std::min(room, static_cast<std::size_t>(got)));
     }
+}
+
+// Writes all of `text`; false if the pipe would not take it.
+bool write_whole(int fd, std::string_view text) {
+    while (!text.empty()) {
+        const ssize_t n = ::write(fd, text.data(), text.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        text.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
 }
 
 }  // namespace
 
+void ChildChannel::report(std::string_view text) const {
+    ::_exit(write_whole(fd_, text) ? 0 : 1);
+}
+
 void ChildChannel::fail(std::string_view why) const {
-    std::string_view left = why;
-    while (!left.empty()) {
-        const ssize_t n = ::write(fd_, left.data(), left.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        left.remove_prefix(static_cast<std::size_t>(n));
-    }
-    ::_exit(3);
+    write_whole(fd_, why);
+    ::_exit(kFailedExit);
 }
 
 void ChildChannel::fail(std::string_view what, int error) const {
@@ -101,6 +139,13 @@ std::string ChildOutcome::describe() const {
 
 ChildOutcome run_in_child(const std::function<void(const ChildChannel&)>& body,
                           std::chrono::milliseconds timeout) {
+    ChildRunOptions options;
+    options.timeout = timeout;
+    return run_in_child(body, options);
+}
+
+ChildOutcome run_in_child(const std::function<void(const ChildChannel&)>& body,
+                          const ChildRunOptions& options) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0)
         throw std::system_error(errno, std::generic_category(), "pipe");
@@ -110,14 +155,12 @@ ChildOutcome run_in_child(const std::function<void(const ChildChannel&)>& body,
     if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
     if (pid == 0) {
         read_end.reset();
-        child_main(body, write_end.get());
+        child_main(body, write_end.get(), options.crash_quietly);
     }
     write_end.reset();
 
     ChildOutcome outcome;
-    outcome.message = read_until_closed(read_end.get(), std::chrono::steady_clock::now() + timeout,
-                                        outcome.timed_out);
-    if (outcome.timed_out) ::kill(pid, SIGKILL);
+    outcome.message = read_until_closed(read_end.get(), pid, options, outcome.timed_out);
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) throw std::system_error(errno, std::generic_category(), "waitpid");

@@ -37,17 +37,17 @@ void release_all(std::atomic<std::uint32_t>& released) {
 
 }  // namespace
 
-const char* step_name(Step s) {
-    switch (s) {
-        case Step::none:
+const char* connection_failure_name(ConnectionFailure f) {
+    switch (f) {
+        case ConnectionFailure::none:
             return "none";
-        case Step::connect:
+        case ConnectionFailure::connect:
             return "connect";
-        case Step::request:
+        case ConnectionFailure::request:
             return "request";
-        case Step::reply:
+        case ConnectionFailure::reply:
             return "reply";
-        case Step::refused:
+        case ConnectionFailure::refused:
             return "refused";
     }
     return "?";
@@ -94,25 +94,26 @@ void* ConnectionThreads::thread_main(void* self) {
     return nullptr;
 }
 
-void ConnectionThreads::fail(std::uint64_t index, Step step, int error, const char* server_said) {
-    switch (step) {
-        case Step::connect:
+void ConnectionThreads::fail(std::uint64_t index, ConnectionFailure failure, int error,
+                             const char* server_said) {
+    switch (failure) {
+        case ConnectionFailure::connect:
             ++connect_errors_;
             break;
-        case Step::request:
+        case ConnectionFailure::request:
             ++request_errors_;
             break;
-        case Step::reply:
+        case ConnectionFailure::reply:
             ++reply_errors_;
             break;
-        case Step::refused:
+        case ConnectionFailure::refused:
             ++refused_;
             break;
-        case Step::none:
+        case ConnectionFailure::none:
             break;
     }
     if (!first_error_taken_.exchange(true)) {
-        first_error_.step = step;
+        first_error_.failure = failure;
         first_error_.error = error;
         first_error_.thread = index;
         if (server_said)
@@ -127,7 +128,7 @@ void ConnectionThreads::fail(std::uint64_t index, Step step, int error, const ch
 int ConnectionThreads::connect_and_ask(std::uint64_t index) {
     const int fd = try_connect_tcp(*config_.server);
     if (fd < 0) {
-        fail(index, Step::connect, errno, nullptr);
+        fail(index, ConnectionFailure::connect, errno, nullptr);
         return -1;
     }
     const timeval timeout{static_cast<time_t>(config_.reply_timeout.count()), 0};
@@ -145,19 +146,19 @@ int ConnectionThreads::connect_and_ask(std::uint64_t index) {
         got += static_cast<std::size_t>(n);
     }
     if (!ok) {
-        fail(index, Step::request, errno, nullptr);
+        fail(index, ConnectionFailure::request, errno, nullptr);
         ::close(fd);
         return -1;
     }
     reply[got] = '\0';
     if (std::strncmp(reply, "error:", 6) == 0) {
         if (got > 0 && reply[got - 1] == '\n') reply[got - 1] = '\0';
-        fail(index, Step::refused, 0, reply);
+        fail(index, ConnectionFailure::refused, 0, reply);
         ::close(fd);
         return -1;
     }
     if (got != expected_len_ || std::memcmp(reply, expected_reply_, got) != 0) {
-        fail(index, Step::reply, 0, nullptr);
+        fail(index, ConnectionFailure::reply, 0, nullptr);
         ::close(fd);
         return -1;
     }

@@ -27,12 +27,13 @@ struct ConnectionThreadConfig {
     std::chrono::seconds reply_timeout{30};
 };
 
-// Where a thread's attempt went wrong, first occurrence kept for the report.
-enum class Step { none, connect, request, reply, refused };
-const char* step_name(Step s);
+// How a connection thread's attempt went wrong: the step that failed, or the server's refusal.
+// The first occurrence is kept for the report.
+enum class ConnectionFailure { none, connect, request, reply, refused };
+const char* connection_failure_name(ConnectionFailure f);
 
 struct FirstError {
-    Step step = Step::none;
+    ConnectionFailure failure = ConnectionFailure::none;
     int error = 0;             // errno, where there is one
     std::uint64_t thread = 0;  // index of the thread that saw it
     std::string server_said;   // the server's "error: ..." line, when it refused
@@ -78,7 +79,7 @@ class ConnectionThreads {
     static void* thread_main(void* self);
     void run_one(std::uint64_t index);
     int connect_and_ask(std::uint64_t index);
-    void fail(std::uint64_t index, Step step, int error, const char* server_said);
+    void fail(std::uint64_t index, ConnectionFailure failure, int error, const char* server_said);
 
     ConnectionThreadConfig config_;
     char request_[24] = {};

@@ -19,11 +19,6 @@ std::string now_utc() {
     return buf;
 }
 
-template <typename T>
-nlohmann::json optional_json(const std::optional<T>& v) {
-    return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
-}
-
 }  // namespace
 
 MachineContext read_machine_context(const ProcFs& fs, pid_t pid, const ThreadCost& cost) {
@@ -41,35 +36,6 @@ MachineContext read_machine_context(const ProcFs& fs, pid_t pid, const ThreadCos
     return c;
 }
 
-nlohmann::json to_json(const ProcessMemory& m) {
-    return {{"vsz_kib", m.vsz_kib},
-            {"rss_kib", m.rss_kib},
-            {"rss_anon_kib", m.rss_anon_kib},
-            {"pte_kib", m.pte_kib},
-            {"threads", m.threads}};
-}
-
-nlohmann::json to_json(const SystemMemory& m) {
-    return {{"mem_total_kib", m.mem_total_kib},
-            {"mem_available_kib", m.mem_available_kib},
-            {"kernel_stack_kib", m.kernel_stack_kib},
-            {"committed_as_kib", m.committed_as_kib},
-            {"commit_limit_kib", m.commit_limit_kib}};
-}
-
-nlohmann::json to_json(const LimitReading& r) {
-    nlohmann::json j = {{"limit", r.name},
-                        {"current", optional_json(r.current)},
-                        {"ceiling", optional_json(r.ceiling)},
-                        {"unit", r.unit},
-                        {"enforced", r.enforced},
-                        {"reserved", r.reserved},
-                        {"source", r.source}};
-    if (const auto room = r.headroom_threads()) j["headroom_threads"] = *room;
-    if (!r.note.empty()) j["note"] = r.note;
-    return j;
-}
-
 nlohmann::json to_json(const Topology& t) {
     nlohmann::json caches = nlohmann::json::array();
     for (const auto& c : t.caches)
@@ -82,12 +48,38 @@ nlohmann::json to_json(const Topology& t) {
             {"summary", t.summary()}};
 }
 
+void from_json(const nlohmann::json& j, CacheLevel& c) {
+    c.level = j.at("level");
+    c.type = j.at("type");
+    c.size_bytes = j.at("size_bytes");
+    c.count = j.at("count");
+}
+
+void from_json(const nlohmann::json& j, Topology& t) {
+    t.packages = j.at("packages");
+    t.cores = j.at("cores");
+    t.pus = j.at("pus");
+    t.numa_nodes = j.at("numa_nodes");
+    t.caches = j.at("caches").get<std::vector<CacheLevel>>();
+    t.cpu_model = j.at("cpu_model");
+}
+
 nlohmann::json to_json(const MachineContext& c) {
     nlohmann::json limits = nlohmann::json::array();
     for (const auto& r : c.limits) limits.push_back(to_json(r));
     return {{"time", c.time_utc}, {"host", c.host},           {"kernel", c.kernel},
             {"glibc", c.glibc},   {"page_size", c.page_size}, {"topology", to_json(c.topology)},
             {"limits", limits}};
+}
+
+void from_json(const nlohmann::json& j, MachineContext& c) {
+    c.time_utc = j.at("time");
+    c.host = j.at("host");
+    c.kernel = j.at("kernel");
+    c.glibc = j.at("glibc");
+    c.page_size = j.at("page_size");
+    c.topology = j.at("topology").get<Topology>();
+    c.limits = j.at("limits").get<std::vector<LimitReading>>();
 }
 
 }  // namespace tp

@@ -25,10 +25,10 @@ struct MachineContext {
 
 MachineContext read_machine_context(const ProcFs& fs, pid_t pid, const ThreadCost& cost);
 
-nlohmann::json to_json(const ProcessMemory& m);
-nlohmann::json to_json(const SystemMemory& m);
-nlohmann::json to_json(const LimitReading& r);
-nlohmann::json to_json(const Topology& t);
+nlohmann::json to_json(const Topology& t);  // summary() is written too, for a reader's header
+void from_json(const nlohmann::json& j, CacheLevel& c);
+void from_json(const nlohmann::json& j, Topology& t);
 nlohmann::json to_json(const MachineContext& c);
+void from_json(const nlohmann::json& j, MachineContext& c);
 
 }  // namespace tp

@@ -5,8 +5,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string_view>
+
+#include "json_fields.hpp"
 
 namespace tp {
 namespace {
@@ -164,13 +167,7 @@ std::vector<LimitReading> read_limits(const ProcFs& fs, pid_t pid, const ThreadC
         }
     }
 
-    const auto memory = [&]() -> std::optional<SystemMemory> {
-        try {
-            return fs.system();
-        } catch (const std::exception&) {
-            return std::nullopt;
-        }
-    }();
+    const auto memory = fs.system();
     const double stack_kib = static_cast<double>(cost.stack_bytes) / kKiB;
     if (memory) {
         const auto mode = fs.sysctl("vm.overcommit_memory");
@@ -198,6 +195,44 @@ std::vector<LimitReading> read_limits(const ProcFs& fs, pid_t pid, const ThreadC
                               memory->mem_total_kib, 32));
     }
     return out;
+}
+
+nlohmann::json to_json(const LimitReading& r) {
+    nlohmann::json j = {{"limit", r.name},
+                        {"current", optional_json(r.current)},
+                        {"ceiling", optional_json(r.ceiling)},
+                        {"unit", r.unit},
+                        {"cost_per_thread", r.cost_per_thread},
+                        {"enforced", r.enforced},
+                        {"reserved", r.reserved},
+                        {"source", r.source}};
+    if (const auto room = r.headroom_threads()) j["headroom_threads"] = *room;
+    if (!r.note.empty()) j["note"] = r.note;
+    return j;
+}
+
+void from_json(const nlohmann::json& j, LimitReading& r) {
+    r.name = j.at("limit");
+    r.source = j.at("source");
+    r.unit = j.at("unit");
+    r.current = optional_from_json<std::uint64_t>(j.at("current"));
+    r.ceiling = optional_from_json<std::uint64_t>(j.at("ceiling"));
+    r.cost_per_thread = j.at("cost_per_thread");
+    r.reserved = j.at("reserved");
+    r.enforced = j.at("enforced");
+    r.note = j.value("note", "");
+}
+
+nlohmann::json to_json(const Diagnosis& d) {
+    nlohmann::json readings = nlohmann::json::array();
+    for (const auto& r : d.readings) readings.push_back(to_json(r));
+    return {{"binding_limit", d.binding_limit}, {"evidence", d.evidence}, {"readings", readings}};
+}
+
+void from_json(const nlohmann::json& j, Diagnosis& d) {
+    d.binding_limit = j.at("binding_limit");
+    d.evidence = j.at("evidence");
+    d.readings = j.at("readings").get<std::vector<LimitReading>>();
 }
 
 Diagnosis diagnose(std::vector<LimitReading> readings, double near_threads) {

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,11 +35,26 @@ struct LimitReading {
     // How many more threads fit under the ceiling; std::nullopt if unlimited or unknown.
     std::optional<double> headroom_threads() const;
 };
+// headroom_threads() is written too, for readers; read back, it is computed again from the
+// cost per thread and the reserve, which is why both are written.
+nlohmann::json to_json(const LimitReading& r);
+void from_json(const nlohmann::json& j, LimitReading& r);
+
+// The guard page glibc maps below each thread stack it allocates: one page by default (4 KiB
+// on the machines this runs on). It is in the thread's mapping, so the address-space and commit
+// limits count it. This is for forecasting headroom only; what a thread really costs is
+// measured (stackprobe's guard_bytes, threadprobe's VSZ per thread).
+inline constexpr std::uint64_t kThreadGuardBytes = 4096;
 
 // What one more thread asks of the machine, so each limit's headroom can be counted in threads.
 struct ThreadCost {
     std::uint64_t stack_bytes = 8 << 20;  // mapping size, guard included
     bool holds_connection = false;        // one more descriptor and (client side) port
+
+    // A thread with a `stack_bytes` stack and glibc's guard page below it.
+    static ThreadCost for_stack(std::uint64_t stack_bytes, bool holds_connection) {
+        return {stack_bytes + kThreadGuardBytes, holds_connection};
+    }
 };
 
 // Every limit DESIGN.md names, read for process `pid`.
@@ -49,6 +65,9 @@ struct Diagnosis {
     std::string evidence;       // "pid_max: 32762 of 32768 tasks (/proc/sys/kernel/pid_max ...)"
     std::vector<LimitReading> readings;
 };
+// {"binding_limit", "evidence", "readings"}: the keys a failure or a row carries its diagnosis in.
+nlohmann::json to_json(const Diagnosis& d);
+void from_json(const nlohmann::json& j, Diagnosis& d);
 
 // A limit binds when it is enforced and fewer than `near_threads` more threads would fit
 // under it; the tightest such limit is named. "unknown" when none is near its ceiling.

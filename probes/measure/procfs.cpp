@@ -7,7 +7,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
-#include <stdexcept>
+#include <nlohmann/json.hpp>
 #include <string_view>
 #include <system_error>
 
@@ -111,6 +111,38 @@ std::optional<SystemMemory> parse_meminfo(const std::string& text) {
     return m;
 }
 
+nlohmann::json to_json(const ProcessMemory& m) {
+    return {{"vsz_kib", m.vsz_kib},
+            {"rss_kib", m.rss_kib},
+            {"rss_anon_kib", m.rss_anon_kib},
+            {"pte_kib", m.pte_kib},
+            {"threads", m.threads}};
+}
+
+void from_json(const nlohmann::json& j, ProcessMemory& m) {
+    m.vsz_kib = j.at("vsz_kib");
+    m.rss_kib = j.at("rss_kib");
+    m.rss_anon_kib = j.at("rss_anon_kib");
+    m.pte_kib = j.at("pte_kib");
+    m.threads = j.at("threads");
+}
+
+nlohmann::json to_json(const SystemMemory& m) {
+    return {{"mem_total_kib", m.mem_total_kib},
+            {"mem_available_kib", m.mem_available_kib},
+            {"kernel_stack_kib", m.kernel_stack_kib},
+            {"committed_as_kib", m.committed_as_kib},
+            {"commit_limit_kib", m.commit_limit_kib}};
+}
+
+void from_json(const nlohmann::json& j, SystemMemory& m) {
+    m.mem_total_kib = j.at("mem_total_kib");
+    m.mem_available_kib = j.at("mem_available_kib");
+    m.kernel_stack_kib = j.at("kernel_stack_kib");
+    m.committed_as_kib = j.at("committed_as_kib");
+    m.commit_limit_kib = j.at("commit_limit_kib");
+}
+
 std::filesystem::path ProcFs::pid_dir(pid_t pid) const {
     return paths_.proc / std::to_string(pid);
 }
@@ -121,13 +153,10 @@ std::optional<ProcessMemory> ProcFs::process(pid_t pid) const {
     return parse_process_status(*text);
 }
 
-SystemMemory ProcFs::system() const {
-    const auto path = paths_.proc / "meminfo";
-    const auto text = read_small_file(path);
-    if (!text) throw std::system_error(errno, std::generic_category(), path.string());
-    const auto m = parse_meminfo(*text);
-    if (!m) throw std::runtime_error(path.string() + " has no MemTotal line");
-    return *m;
+std::optional<SystemMemory> ProcFs::system() const {
+    const auto text = read_small_file(paths_.proc / "meminfo");
+    if (!text) return std::nullopt;
+    return parse_meminfo(*text);
 }
 
 std::optional<std::uint64_t> ProcFs::map_count(pid_t pid) const {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 
@@ -32,6 +33,8 @@ struct ProcessMemory {
     std::uint64_t threads = 0;       // Threads
 };
 std::optional<ProcessMemory> parse_process_status(const std::string& text);
+nlohmann::json to_json(const ProcessMemory& m);
+void from_json(const nlohmann::json& j, ProcessMemory& m);
 
 // Who a process is, as far as per-user limits go (/proc/PID/status).
 struct ProcessIdentity {
@@ -49,6 +52,8 @@ struct SystemMemory {
     std::uint64_t commit_limit_kib = 0;
 };
 std::optional<SystemMemory> parse_meminfo(const std::string& text);
+nlohmann::json to_json(const SystemMemory& m);
+void from_json(const nlohmann::json& j, SystemMemory& m);
 
 class ProcFs {
   public:
@@ -58,7 +63,8 @@ class ProcFs {
 
     // std::nullopt once the process has exited.
     std::optional<ProcessMemory> process(pid_t pid) const;
-    SystemMemory system() const;
+    // std::nullopt if /proc/meminfo cannot be read (no descriptor left) or has no MemTotal.
+    std::optional<SystemMemory> system() const;
     // Lines of /proc/PID/maps: the mappings vm.max_map_count counts.
     std::optional<std::uint64_t> map_count(pid_t pid) const;
     // Entries of /proc/PID/fd: the descriptors RLIMIT_NOFILE counts.

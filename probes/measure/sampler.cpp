@@ -3,6 +3,10 @@
 #include <time.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "json_fields.hpp"
 
 namespace tp {
 
@@ -28,6 +32,33 @@ const char* phase_name(Phase p) {
             return "teardown";
     }
     return "?";
+}
+
+Phase phase_from_name(const std::string& name) {
+    for (const Phase p : {Phase::baseline, Phase::ramp, Phase::hold, Phase::teardown})
+        if (name == phase_name(p)) return p;
+    throw std::invalid_argument("no phase is called '" + name + "'");
+}
+
+nlohmann::json to_json(const Sample& s) {
+    using nlohmann::json;
+    return {{"t_s", rounded(s.t_s, 1e4)},
+            {"phase", phase_name(s.phase)},
+            {"connections", s.connections},
+            {"probe", s.probe ? to_json(*s.probe) : json(nullptr)},
+            {"server", s.server ? to_json(*s.server) : json(nullptr)},
+            {"system", s.system ? to_json(*s.system) : json(nullptr)},
+            {"tasks", optional_json(s.tasks)}};
+}
+
+void from_json(const nlohmann::json& j, Sample& s) {
+    s.t_s = j.at("t_s");
+    s.phase = phase_from_name(j.at("phase"));
+    s.connections = j.at("connections");
+    s.probe = optional_from_json<ProcessMemory>(j.at("probe"));
+    s.server = optional_from_json<ProcessMemory>(j.at("server"));
+    s.system = optional_from_json<SystemMemory>(j.at("system"));
+    s.tasks = optional_from_json<std::uint64_t>(j.at("tasks"));
 }
 
 Sampler::Sampler(ProcFs fs, pid_t probe_pid, std::optional<pid_t> server_pid, Clock::time_point t0)
@@ -57,6 +88,7 @@ SamplingThread::~SamplingThread() {
 
 void SamplingThread::store(const Sample& s) {
     if (sampler_.server_pid() && !s.server) server_gone_ = true;
+    if (s.failed()) ++failed_samples_;
     std::lock_guard lock(mutex_);
     samples_.push_back(s);
 }
@@ -94,6 +126,7 @@ std::vector<Sample> SamplingThread::finish() {
     }
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
+    cost_.failed_samples = failed_samples_.load();
     std::lock_guard lock(mutex_);
     std::vector<Sample> out = samples_;
     // record_now() from the run and the loop may interleave; keep time order.

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <thread>
@@ -21,6 +22,8 @@ namespace tp {
 
 enum class Phase { baseline, ramp, hold, teardown };
 const char* phase_name(Phase p);
+// The phase a name names; std::invalid_argument for one that names none.
+Phase phase_from_name(const std::string& name);
 
 struct Sample {
     double t_s = 0;  // since the probe's start
@@ -28,9 +31,15 @@ struct Sample {
     std::uint64_t connections = 0;  // connections the probe holds at that moment
     std::optional<ProcessMemory> probe;
     std::optional<ProcessMemory> server;  // nullopt without a known server pid, or once it died
-    SystemMemory system;
+    // nullopt when /proc/meminfo could not be read: a failed sample, which the run keeps and
+    // counts, and the cost summary leaves out.
+    std::optional<SystemMemory> system;
     std::optional<std::uint64_t> tasks;  // threads on the whole machine (/proc/loadavg)
+
+    bool failed() const { return !system; }
 };
+nlohmann::json to_json(const Sample& s);  // t_s to 0.1 ms
+void from_json(const nlohmann::json& j, Sample& s);
 
 // What the run is doing now; written by the run, read by the sampling thread.
 struct RunState {
@@ -58,9 +67,10 @@ class Sampler {
 // that a reader can tell the measurement from what it measures. Samples the run asks for at
 // phase boundaries run on the run's thread and are not in it.
 struct SamplerCost {
-    std::uint64_t samples = 0;  // taken by the sampling thread on its schedule
-    double cpu_s = 0;           // the sampling thread's CPU time, from start to stop
-    double wall_s = 0;          // how long it ran
+    std::uint64_t samples = 0;         // taken by the sampling thread on its schedule
+    std::uint64_t failed_samples = 0;  // of every sample taken, those that failed (see Sample)
+    double cpu_s = 0;                  // the sampling thread's CPU time, from start to stop
+    double wall_s = 0;                 // how long it ran
     std::uint64_t hold_samples = 0;
     double hold_cpu_s = 0;  // CPU time of the samples taken while every connection was held
 
@@ -101,6 +111,7 @@ class SamplingThread {
     std::vector<Sample> samples_;
     std::atomic<bool> stopping_{false};
     std::atomic<bool> server_gone_{false};
+    std::atomic<std::uint64_t> failed_samples_{0};
     std::mutex wake_mutex_;
     std::condition_variable wake_;
     SamplerCost cost_;  // written by the sampling thread, read after it is joined

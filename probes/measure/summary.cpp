@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "json_fields.hpp"
 
 namespace tp {
 namespace {
@@ -63,7 +67,7 @@ std::optional<SideCost> side_cost(const std::optional<ProcessMemory>& baseline,
 std::optional<Sample> median_of_phase(const std::vector<Sample>& samples, Phase phase) {
     std::vector<const Sample*> in_phase;
     for (const auto& s : samples)
-        if (s.phase == phase) in_phase.push_back(&s);
+        if (s.phase == phase && !s.failed()) in_phase.push_back(&s);
     if (in_phase.empty()) return std::nullopt;
     Sample m = *in_phase.back();
     m.probe = median_process(
@@ -72,14 +76,15 @@ std::optional<Sample> median_of_phase(const std::vector<Sample>& samples, Phase 
         in_phase, [](const Sample& s) -> const auto& { return s.server; });
     auto sys = [&](std::uint64_t SystemMemory::*member) {
         std::vector<std::uint64_t> v;
-        for (const Sample* s : in_phase) v.push_back(s->system.*member);
+        for (const Sample* s : in_phase) v.push_back(*s->system.*member);
         return median(v);
     };
-    m.system.mem_total_kib = sys(&SystemMemory::mem_total_kib);
-    m.system.mem_available_kib = sys(&SystemMemory::mem_available_kib);
-    m.system.kernel_stack_kib = sys(&SystemMemory::kernel_stack_kib);
-    m.system.committed_as_kib = sys(&SystemMemory::committed_as_kib);
-    m.system.commit_limit_kib = sys(&SystemMemory::commit_limit_kib);
+    SystemMemory& system = m.system.emplace();
+    system.mem_total_kib = sys(&SystemMemory::mem_total_kib);
+    system.mem_available_kib = sys(&SystemMemory::mem_available_kib);
+    system.kernel_stack_kib = sys(&SystemMemory::kernel_stack_kib);
+    system.committed_as_kib = sys(&SystemMemory::committed_as_kib);
+    system.commit_limit_kib = sys(&SystemMemory::commit_limit_kib);
     std::vector<std::uint64_t> tasks;
     for (const Sample* s : in_phase)
         if (s->tasks) tasks.push_back(*s->tasks);
@@ -88,6 +93,54 @@ std::optional<Sample> median_of_phase(const std::vector<Sample>& samples, Phase 
     for (const Sample* s : in_phase) conns.push_back(s->connections);
     m.connections = median(conns);
     return m;
+}
+
+const char* tasks_counted_name(TasksCounted t) {
+    return t == TasksCounted::machine ? "machine" : "probe and server";
+}
+
+nlohmann::json to_json(const SideCost& c) {
+    // Rounded to 0.01 KiB: beyond that the figures are noise, and the JSON stays readable.
+    return {{"threads_added", c.threads_added},
+            {"vsz_per_thread_kib", rounded(c.vsz_per_thread_kib, 100)},
+            {"rss_per_thread_kib", rounded(c.rss_per_thread_kib, 100)},
+            {"rss_anon_per_thread_kib", rounded(c.rss_anon_per_thread_kib, 100)},
+            {"pte_per_thread_kib", rounded(c.pte_per_thread_kib, 100)},
+            {"baseline", to_json(c.baseline)},
+            {"plateau", to_json(c.plateau)}};
+}
+
+void from_json(const nlohmann::json& j, SideCost& c) {
+    c.threads_added = j.at("threads_added");
+    c.vsz_per_thread_kib = j.at("vsz_per_thread_kib");
+    c.rss_per_thread_kib = j.at("rss_per_thread_kib");
+    c.rss_anon_per_thread_kib = j.at("rss_anon_per_thread_kib");
+    c.pte_per_thread_kib = j.at("pte_per_thread_kib");
+    c.baseline = j.at("baseline").get<ProcessMemory>();
+    c.plateau = j.at("plateau").get<ProcessMemory>();
+}
+
+nlohmann::json to_json(const SystemCost& c) {
+    return {{"tasks_added", c.tasks_added},
+            {"tasks_counted", tasks_counted_name(c.tasks_counted)},
+            {"kernel_stack_per_task_kib", rounded(c.kernel_stack_per_task_kib, 100)},
+            {"commit_per_task_kib", rounded(c.commit_per_task_kib, 100)},
+            {"machine_tasks_added", optional_json(c.machine_tasks_added)},
+            {"other_activity", c.other_activity()}};
+}
+
+void from_json(const nlohmann::json& j, SystemCost& c) {
+    c.tasks_added = j.at("tasks_added");
+    const std::string counted = j.at("tasks_counted");
+    if (counted != tasks_counted_name(TasksCounted::machine) &&
+        counted != tasks_counted_name(TasksCounted::probe_and_server))
+        throw std::invalid_argument("tasks_counted: '" + counted + "' names no count");
+    c.tasks_counted = counted == tasks_counted_name(TasksCounted::machine)
+                          ? TasksCounted::machine
+                          : TasksCounted::probe_and_server;
+    c.kernel_stack_per_task_kib = j.at("kernel_stack_per_task_kib");
+    c.commit_per_task_kib = j.at("commit_per_task_kib");
+    c.machine_tasks_added = optional_from_json<std::int64_t>(j.at("machine_tasks_added"));
 }
 
 bool SystemCost::other_activity() const {
@@ -112,13 +165,13 @@ CostSummary summarize_costs(const std::vector<Sample>& samples) {
         sys.tasks_added = out.probe->threads_added + out.server->threads_added;
     } else if (baseline->tasks && plateau->tasks && *plateau->tasks > *baseline->tasks) {
         sys.tasks_added = *plateau->tasks - *baseline->tasks;
-        sys.tasks_counted = "machine";
+        sys.tasks_counted = TasksCounted::machine;
     }
     sys.kernel_stack_per_task_kib =
-        per(delta(plateau->system.kernel_stack_kib, baseline->system.kernel_stack_kib),
+        per(delta(plateau->system->kernel_stack_kib, baseline->system->kernel_stack_kib),
             sys.tasks_added);
     sys.commit_per_task_kib =
-        per(delta(plateau->system.committed_as_kib, baseline->system.committed_as_kib),
+        per(delta(plateau->system->committed_as_kib, baseline->system->committed_as_kib),
             sys.tasks_added);
     out.system = sys;
     return out;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <vector>
 
@@ -21,11 +22,17 @@ struct SideCost {
     ProcessMemory baseline;
     ProcessMemory plateau;
 };
+nlohmann::json to_json(const SideCost& c);  // per-thread figures to 0.01 KiB
+void from_json(const nlohmann::json& j, SideCost& c);
+
+// Whose threads a system-wide figure is divided by: the probe's and the server's when both
+// sides were sampled, else the machine's task count's change (/proc/loadavg).
+enum class TasksCounted { probe_and_server, machine };
+const char* tasks_counted_name(TasksCounted t);  // "probe and server", "machine"
 
 struct SystemCost {
     std::uint64_t tasks_added = 0;
-    // "probe and server" when both sides were sampled, else "machine" (/proc/loadavg delta).
-    const char* tasks_counted = "probe and server";
+    TasksCounted tasks_counted = TasksCounted::probe_and_server;
     double kernel_stack_per_task_kib = 0;
     double commit_per_task_kib = 0;
     // How the machine's task count moved over the same interval (/proc/loadavg). Far from
@@ -34,6 +41,8 @@ struct SystemCost {
     std::optional<std::int64_t> machine_tasks_added;
     bool other_activity() const;
 };
+nlohmann::json to_json(const SystemCost& c);  // other_activity() is written too
+void from_json(const nlohmann::json& j, SystemCost& c);
 
 struct CostSummary {
     std::optional<SideCost> probe;
@@ -41,7 +50,8 @@ struct CostSummary {
     std::optional<SystemCost> system;
 };
 
-// Median of each field over the samples of one phase; nullopt if the phase has none.
+// Median of each field over the samples of one phase, failed ones left out; nullopt if the
+// phase has none that did not fail.
 std::optional<Sample> median_of_phase(const std::vector<Sample>& samples, Phase phase);
 
 CostSummary summarize_costs(const std::vector<Sample>& samples);

@@ -127,7 +127,7 @@ StackProbeResult run_stackprobe(const StackProbeConfig& config) {
     StackProbeResult result;
     result.config = config;
     result.context =
-        read_machine_context(ProcFs{}, ::getpid(), ThreadCost{default_stack + page_bytes, false});
+        read_machine_context(ProcFs{}, ::getpid(), ThreadCost::for_stack(default_stack, false));
     for (const auto& stack : config.stacks) {
         const DepthRun run = run_thread_to_guard(stack, config.frame_bytes, config.child_timeout);
         result.threads.push_back(interpret(run, stack ? format_size(*stack) : "default",

@@ -9,7 +9,7 @@
 #include <system_error>
 #include <thread>
 
-#include "descriptor_limit.hpp"
+#include "connection_ramp.hpp"
 #include "embedded_server.hpp"
 #include "fib.hpp"
 #include "stop_signal.hpp"
@@ -20,20 +20,6 @@ namespace tp {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::uint64_t kGuardBytes = 4096;
-// Descriptors the probe keeps for itself while it holds its connections: the sampler's and the
-// diagnosis's /proc reads, the results files. Without them, a run that meets RLIMIT_NOFILE
-// could not even read /proc/meminfo to say so.
-constexpr std::uint64_t kDescriptorReserve = 32;
-
-// How many more connections fit in RLIMIT_NOFILE with the reserve kept, once the soft limit is
-// raised as far as the hard limit allows towards what the run asks for.
-std::uint64_t connection_budget(const ProcFs& fs, pid_t self, std::uint64_t threads) {
-    const std::uint64_t open = fs.open_fds(self).value_or(0);
-    const DescriptorRoom room = make_room_for_descriptors(open + threads + kDescriptorReserve);
-    if (room.after == RLIM_INFINITY) return threads;
-    return room.after > open + kDescriptorReserve ? room.after - open - kDescriptorReserve : 0;
-}
 
 // One request on a fresh connection: proves the server speaks the protocol before we measure.
 void check_server_answers(const Endpoint& server, unsigned n) {
@@ -61,31 +47,155 @@ void check_server_answers(const Endpoint& server, unsigned n) {
             reply.substr(0, reply.find('\n')), expected.substr(0, expected.size() - 1)));
 }
 
-std::string errno_text(int e) {
-    return e ? fmt::format("{} ({})", std::strerror(e), e) : "";
+// What the failure is called in the results: the operation that failed, on the probe's side
+// ("connect", also when the descriptors ran out) or the server's ("serve").
+const char* operation_name(RampStop failure) {
+    switch (failure) {
+        case RampStop::pthread_create:
+            return "pthread_create";
+        case RampStop::request:
+            return "request";
+        case RampStop::reply:
+            return "reply";
+        case RampStop::refused:
+            return "serve";
+        default:
+            return "connect";
+    }
 }
 
-Failure failure_from_threads(const FirstError& e, const ProcFs& fs, pid_t probe_pid,
-                             const ServerInfo& server, const ThreadCost& cost) {
+// The one place a Failure is made: from what the ramp met, or from connections still
+// unanswered when it gave up on them (unless a stop or the server's end cut the ramp short).
+std::optional<Failure> failure_of(const RampResult& ramp, const ConnectionThreads& threads,
+                                  std::chrono::nanoseconds ramp_timeout, bool cut_short) {
     Failure f;
-    f.at_thread = e.thread;
-    if (e.step == Step::refused) {
-        // The server could not serve the connection (it says why): diagnose its side.
-        f.side = "server";
-        f.operation = "serve";
-        f.error = e.server_said;
-        if (server.pid)
-            f.diagnosis = diagnose(read_limits(fs, *server.pid, cost));
-        else
-            f.diagnosis = diagnose({});
-    } else {
-        f.side = "probe";
-        f.operation = step_name(e.step);
-        f.error = e.step == Step::reply ? "reply was not fib(n)" : errno_text(e.error);
-        f.diagnosis = diagnose(read_limits(fs, probe_pid, cost));
+    if (ramp.failure) {
+        f.side = *ramp.failure == RampStop::refused ? "server" : "probe";
+        f.operation = operation_name(*ramp.failure);
+        f.at_thread = ramp.failed_at_thread;
+        f.error = ramp.error;
+        f.diagnosis = ramp.diagnosis.value_or(diagnose({}));
+        return f;
     }
+    if (ramp.settled || cut_short) return std::nullopt;
+    f.side = "server";
+    f.operation = "ramp";
+    f.at_thread = threads.settled();
+    f.error =
+        fmt::format("{} connections unanswered after {}", threads.spawned() - threads.settled(),
+                    std::chrono::duration<double>(ramp_timeout).count());
+    f.diagnosis = diagnose({});
     return f;
 }
+
+// One run once its server answers: the sampler on its thread, the ramp, the hold and the
+// teardown, each phase in the timeline. The connection count reaches the sampler from the ramp.
+class Measurement {
+  public:
+    Measurement(ThreadProbeResult& result, EmbeddedServer* embedded, const ProcFs& fs, pid_t self,
+                Clock::time_point t0, StopSignal& stop, const ProgressFn& progress)
+        : result_(result),
+          config_(result.config),
+          embedded_(embedded),
+          fs_(fs),
+          stop_(stop),
+          progress_(progress),
+          sampler_(fs, self, result.server.pid, t0),
+          sampling_(sampler_, state_, config_.interval) {}
+
+    // The process before any connection thread exists.
+    void baseline() {
+        sampling_.record_now();
+        result_.interrupted = stop_.wait_for(config_.baseline);
+        sampling_.record_now();
+    }
+
+    void ramp() {
+        RampConfig ramp_config;
+        ramp_config.target = config_.threads;
+        ramp_config.cost = ThreadCost::for_stack(result_.effective_stack_bytes, true);
+        ramp_config.server_pid = result_.server.pid;
+        ramp_config.settle_timeout = config_.ramp_timeout;
+        ramp_.emplace(fs_,
+                      ConnectionThreadConfig{result_.server.endpoint, config_.request_n,
+                                             config_.stack, config_.touch_bytes},
+                      ramp_config, &state_);
+        state_.phase = Phase::ramp;
+        // A stop during the baseline ends the ramp before its first thread.
+        const RampResult ramp = ramp_->run(
+            stop_, [this] { return server_alive(); }, progress_);
+        if (stop_.requested()) result_.interrupted = true;
+        result_.spawn_s = ramp.spawn_s;
+        // However fast the ramp was, the timeline shows its end.
+        sampling_.record_now();
+        result_.spawned = ramp_->threads().spawned();
+        result_.connections = ramp_->threads().connected();
+        const bool alive = server_alive();
+        result_.failure =
+            failure_of(ramp, ramp_->threads(), config_.ramp_timeout, result_.interrupted || !alive);
+        if (!alive) note_server_death();
+    }
+
+    // The plateau every per-thread figure is measured against.
+    void hold() {
+        state_.phase = Phase::hold;
+        if (result_.interrupted || result_.server_died) return;
+        progress_(fmt::format("hold: {} connections", ramp_->threads().connected()));
+        sampling_.record_now();
+        // In slices, so that a server dying mid-hold ends the run then, not after the hold.
+        const auto hold_end = Clock::now() + config_.hold;
+        while (!result_.interrupted && server_alive() && Clock::now() < hold_end)
+            result_.interrupted = stop_.wait_for(
+                std::min<std::chrono::nanoseconds>(hold_end - Clock::now(), config_.interval));
+        sampling_.record_now();
+        if (!server_alive()) note_server_death();
+    }
+
+    void teardown() {
+        state_.phase = Phase::teardown;
+        ramp_->release();
+        // Give the server a moment to see the connections close and its threads exit.
+        stop_.wait_for(
+            std::min(config_.interval, std::chrono::nanoseconds(std::chrono::milliseconds(200))));
+        sampling_.record_now();
+        result_.samples = sampling_.finish();
+        result_.sampler = sampling_.cost();
+        result_.errors = ramp_->threads().errors();
+        result_.costs = summarize_costs(result_.samples);
+        if (embedded_) {
+            if (!embedded_->alive())
+                note_server_death();
+            else
+                embedded_->stop();
+        }
+    }
+
+  private:
+    bool server_alive() {
+        if (embedded_) return embedded_->alive();
+        return !sampling_.server_gone();
+    }
+
+    void note_server_death() {
+        if (result_.server_died) return;
+        result_.server_died =
+            embedded_
+                ? embedded_->how_it_ended() +
+                      (embedded_->stderr_tail().empty() ? "" : ": " + embedded_->stderr_tail())
+                : "its /proc entry is gone";
+    }
+
+    ThreadProbeResult& result_;
+    const ThreadProbeConfig& config_;
+    EmbeddedServer* embedded_;
+    const ProcFs& fs_;
+    StopSignal& stop_;
+    const ProgressFn& progress_;
+    const Sampler sampler_;
+    RunState state_;
+    SamplingThread sampling_;
+    std::optional<ConnectionRamp> ramp_;  // made once the baseline is taken
+};
 
 }  // namespace
 
@@ -104,8 +214,8 @@ ThreadProbeResult run_threadprobe(const ThreadProbeConfig& config, StopSignal& s
     ThreadProbeResult result;
     result.config = config;
     result.effective_stack_bytes = config.stack.value_or(default_thread_stack());
-    const ThreadCost cost{result.effective_stack_bytes + kGuardBytes, true};
-    result.context = read_machine_context(fs, self, cost);
+    result.context =
+        read_machine_context(fs, self, ThreadCost::for_stack(result.effective_stack_bytes, true));
 
     std::optional<EmbeddedServer> embedded;
     if (config.connect) {
@@ -119,131 +229,11 @@ ThreadProbeResult run_threadprobe(const ThreadProbeConfig& config, StopSignal& s
     }
     check_server_answers(result.server.endpoint, config.request_n);
 
-    const Sampler sampler(fs, self, result.server.pid, t0);
-    RunState state;
-    SamplingThread sampling(sampler, state, config.interval);
-    auto server_alive = [&] {
-        if (embedded) return embedded->alive();
-        return !sampling.server_gone();
-    };
-    auto note_server_death = [&] {
-        if (result.server_died) return;
-        result.server_died =
-            embedded ? embedded->how_it_ended() +
-                           (embedded->stderr_tail().empty() ? "" : ": " + embedded->stderr_tail())
-                     : "its /proc entry is gone";
-    };
-
-    // Baseline: the process before any connection thread exists.
-    sampling.record_now();
-    result.interrupted = stop.wait_for(config.baseline);
-    sampling.record_now();
-
-    ConnectionThreads threads(
-        {result.server.endpoint, config.request_n, config.stack, config.touch_bytes});
-    state.phase = Phase::ramp;
-    const auto ramp_start = Clock::now();
-    auto last_progress = ramp_start;
-    const std::uint64_t budget = connection_budget(fs, self, config.threads);
-    std::optional<std::uint64_t> out_of_descriptors_at;
-    for (std::uint64_t i = 0; i < config.threads && !result.interrupted; ++i) {
-        if (i >= budget) {
-            out_of_descriptors_at = i;
-            break;
-        }
-        if (const int rc = threads.spawn_one(); rc != 0) {
-            Failure f;
-            f.side = "probe";
-            f.operation = "pthread_create";
-            f.at_thread = i;
-            f.error = errno_text(rc);
-            f.diagnosis = diagnose(read_limits(fs, self, cost));
-            result.failure = std::move(f);
-            break;
-        }
-        state.connections = threads.connected();
-        if (threads.failed() > 0) break;  // the next ones would fail alike
-        if ((i & 63) == 0) {
-            if (stop.requested()) result.interrupted = true;
-            if (!server_alive()) break;
-            if (Clock::now() - last_progress > std::chrono::milliseconds(200)) {
-                last_progress = Clock::now();
-                progress(fmt::format("ramp: {} of {} threads, {} connected", i + 1, config.threads,
-                                     threads.connected()));
-            }
-        }
-    }
-    // Every spawned thread either holds its connection or has given up.
-    const auto ramp_deadline = Clock::now() + config.ramp_timeout;
-    while (!threads.wait_settled(std::chrono::milliseconds(100))) {
-        state.connections = threads.connected();
-        if (stop.requested()) result.interrupted = true;
-        if (result.interrupted || !server_alive() || Clock::now() > ramp_deadline) break;
-        progress(fmt::format("ramp: {} of {} connected", threads.connected(), threads.spawned()));
-    }
-    result.spawn_s = std::chrono::duration<double>(Clock::now() - ramp_start).count();
-    // However fast the ramp was, the timeline shows its end.
-    sampling.record_now();
-    result.spawned = threads.spawned();
-    result.connections = threads.connected();
-    state.connections = threads.connected();
-    // Diagnosed once the threads spawned have connected, so the descriptors they hold count.
-    if (!result.failure && out_of_descriptors_at) {
-        Failure f;
-        f.side = "probe";
-        f.operation = "connect";
-        f.at_thread = *out_of_descriptors_at;
-        f.error = fmt::format("out of descriptors: {} kept for sampling", kDescriptorReserve);
-        f.diagnosis = diagnose(read_limits(fs, self, cost), kDescriptorReserve + 4);
-        result.failure = std::move(f);
-    }
-    if (!result.failure && threads.first_error().step != Step::none)
-        result.failure = failure_from_threads(threads.first_error(), fs, self, result.server, cost);
-    if (!result.failure && threads.settled() < threads.spawned()) {
-        Failure f;
-        f.side = "server";
-        f.operation = "ramp";
-        f.at_thread = threads.settled();
-        f.error =
-            fmt::format("{} connections unanswered after {}", threads.spawned() - threads.settled(),
-                        std::chrono::duration<double>(config.ramp_timeout).count());
-        f.diagnosis = diagnose({});
-        if (!result.interrupted && server_alive()) result.failure = std::move(f);
-    }
-    if (!server_alive()) note_server_death();
-
-    // Hold: the plateau every per-thread figure is measured against.
-    state.phase = Phase::hold;
-    if (!result.interrupted && !result.server_died) {
-        progress(fmt::format("hold: {} connections", threads.connected()));
-        sampling.record_now();
-        // In slices, so that a server dying mid-hold ends the run then, not after the hold.
-        const auto hold_end = Clock::now() + config.hold;
-        while (!result.interrupted && server_alive() && Clock::now() < hold_end)
-            result.interrupted = stop.wait_for(
-                std::min<std::chrono::nanoseconds>(hold_end - Clock::now(), config.interval));
-        sampling.record_now();
-        if (!server_alive()) note_server_death();
-    }
-
-    state.phase = Phase::teardown;
-    threads.release();
-    threads.join();
-    state.connections = 0;
-    // Give the server a moment to see the connections close and its threads exit.
-    stop.wait_for(
-        std::min(config.interval, std::chrono::nanoseconds(std::chrono::milliseconds(200))));
-    sampling.record_now();
-    result.samples = sampling.finish();
-    result.sampler = sampling.cost();
-    result.errors = threads.errors();
-    result.costs = summarize_costs(result.samples);
-    if (embedded) {
-        if (!embedded->alive())
-            note_server_death();
-        else
-            embedded->stop();
-    }
+    Measurement measurement(result, embedded ? &*embedded : nullptr, fs, self, t0, stop, progress);
+    measurement.baseline();
+    measurement.ramp();
+    measurement.hold();
+    measurement.teardown();
     if (stop.requested()) result.interrupted = true;
     return result;
 }

@@ -43,8 +43,10 @@ struct ThreadProbeConfig {
 
 // Where the run stopped short of N connections, and why.
 struct Failure {
-    std::string side;       // "probe" or "server"
-    std::string operation;  // "pthread_create", "connect", "request", "reply"
+    std::string side;  // "probe" or "server"
+    // "pthread_create", "connect" (also when the descriptor budget ran out), "request",
+    // "reply"; on the server's side "serve" (it refused) or "ramp" (it never answered).
+    std::string operation;
     std::uint64_t at_thread = 0;
     std::string error;
     Diagnosis diagnosis;

@@ -15,33 +15,9 @@ double seconds(std::chrono::nanoseconds d) {
     return std::chrono::duration<double>(d).count();
 }
 
-// Rounded to 0.01 KiB: beyond that the figures are noise, and the JSON stays readable.
-double kib(double v) {
-    return std::round(v * 100) / 100;
-}
-
-json side_json(const std::optional<SideCost>& c) {
-    if (!c) return nullptr;
-    return {{"threads_added", c->threads_added},
-            {"vsz_per_thread_kib", kib(c->vsz_per_thread_kib)},
-            {"rss_per_thread_kib", kib(c->rss_per_thread_kib)},
-            {"rss_anon_per_thread_kib", kib(c->rss_anon_per_thread_kib)},
-            {"pte_per_thread_kib", kib(c->pte_per_thread_kib)},
-            {"baseline", to_json(c->baseline)},
-            {"plateau", to_json(c->plateau)}};
-}
-
-json failure_json(const std::optional<Failure>& f) {
-    if (!f) return nullptr;
-    json readings = json::array();
-    for (const auto& r : f->diagnosis.readings) readings.push_back(to_json(r));
-    return {{"side", f->side},
-            {"operation", f->operation},
-            {"at_thread", f->at_thread},
-            {"error", f->error},
-            {"binding_limit", f->diagnosis.binding_limit},
-            {"evidence", f->diagnosis.evidence},
-            {"readings", readings}};
+template <typename T>
+json optional_struct_json(const std::optional<T>& v) {
+    return v ? to_json(*v) : json(nullptr);
 }
 
 json config_json(const ThreadProbeResult& r) {
@@ -62,39 +38,36 @@ json config_json(const ThreadProbeResult& r) {
               {"embedded", r.server.embedded}}}};
 }
 
-json sample_json(const Sample& s) {
-    return {{"t_s", std::round(s.t_s * 1e4) / 1e4},
-            {"phase", phase_name(s.phase)},
-            {"connections", s.connections},
-            {"probe", s.probe ? to_json(*s.probe) : json(nullptr)},
-            {"server", s.server ? to_json(*s.server) : json(nullptr)},
-            {"system", to_json(s.system)},
-            {"tasks", s.tasks ? json(*s.tasks) : json(nullptr)}};
+}  // namespace
+
+json to_json(const Failure& f) {
+    json j = to_json(f.diagnosis);
+    j["side"] = f.side;
+    j["operation"] = f.operation;
+    j["at_thread"] = f.at_thread;
+    j["error"] = f.error;
+    return j;
 }
 
-}  // namespace
+void from_json(const json& j, Failure& f) {
+    f.side = j.at("side");
+    f.operation = j.at("operation");
+    f.at_thread = j.at("at_thread");
+    f.error = j.at("error");
+    f.diagnosis = j.get<Diagnosis>();
+}
 
 json to_json(const ThreadProbeResult& r) {
     json samples = json::array();
-    for (const auto& s : r.samples) samples.push_back(sample_json(s));
-    json system = nullptr;
-    if (r.costs.system)
-        system = {{"tasks_added", r.costs.system->tasks_added},
-                  {"tasks_counted", r.costs.system->tasks_counted},
-                  {"kernel_stack_per_task_kib", kib(r.costs.system->kernel_stack_per_task_kib)},
-                  {"commit_per_task_kib", kib(r.costs.system->commit_per_task_kib)},
-                  {"machine_tasks_added", r.costs.system->machine_tasks_added
-                                              ? json(*r.costs.system->machine_tasks_added)
-                                              : json(nullptr)},
-                  {"other_activity", r.costs.system->other_activity()}};
+    for (const auto& s : r.samples) samples.push_back(to_json(s));
     json summary = {
         {"threads_requested", r.config.threads},
         {"threads_spawned", r.spawned},
         {"connections", r.connections},
         {"spawn_s", std::round(r.spawn_s * 1e4) / 1e4},
-        {"probe", side_json(r.costs.probe)},
-        {"server", side_json(r.costs.server)},
-        {"system", system},
+        {"probe", optional_struct_json(r.costs.probe)},
+        {"server", optional_struct_json(r.costs.server)},
+        {"system", optional_struct_json(r.costs.system)},
         {"errors",
          {{"connect", r.errors.connect},
           {"request", r.errors.request},
@@ -102,12 +75,13 @@ json to_json(const ThreadProbeResult& r) {
           {"refused", r.errors.refused}}},
         {"sampler",
          {{"samples", r.sampler.samples},
+          {"failed_samples", r.sampler.failed_samples},
           {"cpu_s", std::round(r.sampler.cpu_s * 1e6) / 1e6},
           {"wall_s", std::round(r.sampler.wall_s * 1e4) / 1e4},
           {"cpu_percent_of_core", std::round(r.sampler.cpu_percent() * 1e3) / 1e3},
           {"hold_samples", r.sampler.hold_samples},
           {"hold_cpu_per_sample_us", std::round(r.sampler.hold_cpu_per_sample_s() * 1e7) / 10}}},
-        {"failure", failure_json(r.failure)},
+        {"failure", optional_struct_json(r.failure)},
         {"server_died", r.server_died ? json(*r.server_died) : json(nullptr)},
         {"interrupted", r.interrupted},
     };
@@ -129,10 +103,14 @@ std::string to_csv(const ThreadProbeResult& r) {
         return fmt::format("{},{},{},{},{}", m->threads, m->vsz_kib, m->rss_kib, m->rss_anon_kib,
                            m->pte_kib);
     };
+    auto system = [](const std::optional<SystemMemory>& m) {
+        if (!m) return std::string(",,");
+        return fmt::format("{},{},{}", m->kernel_stack_kib, m->committed_as_kib,
+                           m->mem_available_kib);
+    };
     for (const auto& s : r.samples)
-        out += fmt::format("{:.4f},{},{},{},{},{},{},{},{}\n", s.t_s, phase_name(s.phase),
-                           s.connections, side(s.probe), side(s.server), s.system.kernel_stack_kib,
-                           s.system.committed_as_kib, s.system.mem_available_kib,
+        out += fmt::format("{:.4f},{},{},{},{},{},{}\n", s.t_s, phase_name(s.phase), s.connections,
+                           side(s.probe), side(s.server), system(s.system),
                            s.tasks ? std::to_string(*s.tasks) : "");
     return out;
 }
@@ -173,8 +151,8 @@ std::string to_table(const ThreadProbeResult& r) {
         const auto& s = *r.costs.system;
         out += fmt::format(
             "\nsystem, per task added ({} tasks, {}): kernel stack {}, commit charge {}\n",
-            s.tasks_added, s.tasks_counted, format_kib(s.kernel_stack_per_task_kib),
-            format_kib(s.commit_per_task_kib));
+            s.tasks_added, tasks_counted_name(s.tasks_counted),
+            format_kib(s.kernel_stack_per_task_kib), format_kib(s.commit_per_task_kib));
         if (s.other_activity())
             out += fmt::format(
                 "  (the machine's task count moved by {} meanwhile, not {}: other activity is in "

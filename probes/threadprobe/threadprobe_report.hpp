@@ -9,6 +9,10 @@
 
 namespace tp {
 
+// Written inside summary.failure: its diagnosis's keys beside side, operation, at_thread, error.
+nlohmann::json to_json(const Failure& f);
+void from_json(const nlohmann::json& j, Failure& f);
+
 nlohmann::json to_json(const ThreadProbeResult& r);
 std::string to_csv(const ThreadProbeResult& r);
 std::string to_table(const ThreadProbeResult& r);
