@@ -59,7 +59,8 @@ std::set<std::string> long_options(const std::string& help) {
 
 }  // namespace
 
-TEST_CASE("--version says the version and the commit the program was built from", "[install]") {
+TEST_CASE("every program's --version says the version and the commit it was built from",
+          "[install]") {
     const std::string git = find_command("git");
     const auto describe =
         git.empty() ? tp::test::ProgramRun{}
