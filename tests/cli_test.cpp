@@ -97,7 +97,14 @@ TEST_CASE("a list of stack sizes, 'default' among them", "[cli]") {
     CHECK(list.sizes[0].bytes == 16u * 1024);
     CHECK(list.sizes[1].bytes == 64u * 1024);
     CHECK_FALSE(list.sizes[2].bytes.has_value());
-    CHECK(tp::describe(list) == "16 KiB,64 KiB,default");
+    // As typed, so a default shown in --help reads back as the same list.
+    CHECK(tp::describe(list) == "16k,64k,default");
+    parse("8m,1m,4097,default");
+    CHECK(tp::describe(list) == "8m,1m,4097,default");
+    const std::vector<tp::StackSize> before = list.sizes;
+    parse(tp::describe(list));
+    REQUIRE(list.sizes.size() == before.size());
+    for (std::size_t i = 0; i < before.size(); ++i) CHECK(list.sizes[i].bytes == before[i].bytes);
     CHECK_THROWS_WITH(parse("16k,,64k"), Catch::Contains("--stack") && Catch::Contains("empty"));
     CHECK_THROWS_WITH(parse("16k,12q"), Catch::Contains("--stack") && Catch::Contains("'12q'"));
 }

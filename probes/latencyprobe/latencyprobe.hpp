@@ -20,9 +20,10 @@ class StopSignal;
 
 struct LatencyProbeConfig {
     unsigned clients = 1;
-    unsigned n = 30;                                   // perf1.py's request
-    std::optional<std::uint64_t> count;                // requests per client
-    std::optional<std::chrono::nanoseconds> duration;  // or for this long
+    unsigned n = 30;                                    // perf1.py's request
+    std::optional<std::uint64_t> count;                 // requests per client
+    static constexpr std::uint64_t kDefaultCount = 20;  // without --count or --duration
+    std::optional<std::chrono::nanoseconds> duration;   // or for this long
     ServerSource server;
     std::chrono::seconds reply_timeout{60};
 };

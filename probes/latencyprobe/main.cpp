@@ -1,39 +1,41 @@
 // latencyprobe: the article's perf1, per-request latency of K clients repeating fib(n).
-#include <iostream>
+#include <fmt/format.h>
 
 #include "cli.hpp"
 #include "fib.hpp"
 #include "latencyprobe.hpp"
-#include "output_file.hpp"
 #include "probe_server_options.hpp"
 #include "progress.hpp"
+#include "result_outputs.hpp"
 #include "stop_signal.hpp"
 
 namespace {
 
+// The command line's values, each starting at LatencyProbeConfig's default.
 struct Options {
-    tp::Count clients{1};
-    tp::Count n{30};
+    explicit Options(const tp::LatencyProbeConfig& d) : clients{d.clients}, n{d.n} {}
+
+    tp::Count clients;
+    tp::Count n;
     tp::Count count{};
     tp::Duration duration{};
     tp::ServerOptions server;
-    std::string json_path;
-    bool quiet = false;
+    tp::OutputOptions output;
 };
 
 int run(int argc, char** argv) {
     namespace po = tp::po;
-    Options o;
+    const tp::LatencyProbeConfig defaults;
+    Options o(defaults);
     po::options_description options("options");
     // clang-format off
     options.add_options()
-        ("clients,k", po::value(&o.clients)->value_name("K"), "clients, each on its own connection (default 1)")
-        ("n", po::value(&o.n)->value_name("N"), "each request asks for fib(N) (default 30, as perf1.py)")
-        ("count,c", po::value(&o.count)->value_name("C"), "requests per client (default 20)")
-        ("duration,d", po::value(&o.duration)->value_name("DURATION"), "or repeat for this long")
-        ("json", po::value(&o.json_path)->value_name("FILE"), "write results as JSON")
-        ("quiet,q", po::bool_switch(&o.quiet), "no table on stdout, no progress");
+        ("clients,k", po::value(&o.clients)->value_name("K"), fmt::format("clients, each on its own connection (default {})", defaults.clients).c_str())
+        ("n", po::value(&o.n)->value_name("N"), fmt::format("each request asks for fib(N) (default {}, as perf1.py)", defaults.n).c_str())
+        ("count,c", po::value(&o.count)->value_name("C"), fmt::format("requests per client (default {})", tp::LatencyProbeConfig::kDefaultCount).c_str())
+        ("duration,d", po::value(&o.duration)->value_name("DURATION"), "or repeat for this long");
     // clang-format on
+    tp::add_output_options(options, o.output, "write results as JSON");
     tp::add_server_options(options, o.server);
     po::variables_map vm;
     if (const auto done = tp::parse_command_line(
@@ -56,19 +58,17 @@ int run(int argc, char** argv) {
             throw tp::UsageError("option '--duration': must be above 0");
         config.duration = o.duration.value;
     } else {
-        config.count = 20;
+        config.count = tp::LatencyProbeConfig::kDefaultCount;
     }
     config.server = tp::server_source(o.server, vm, config.clients);
 
-    std::optional<tp::OutputFile> json_file;
-    if (!o.json_path.empty()) json_file.emplace(o.json_path);
+    tp::ResultOutputs outputs(o.output);
     tp::StopSignal stop;
     const tp::LatencyProbeResult result = [&] {
-        const tp::TerminalProgress progress(o.quiet);
+        const tp::TerminalProgress progress(o.output.quiet);
         return tp::run_latencyprobe(config, stop, progress.fn());
     }();
-    if (json_file) json_file->commit(tp::to_json(result).dump(2) + "\n");
-    if (!o.quiet) std::cout << tp::to_table(result) << std::flush;
+    outputs.write(tp::to_json(result), tp::to_table(result));
     return result.exit_code();
 }
 

@@ -7,8 +7,8 @@
 #include "cli.hpp"
 #include "embedded_server.hpp"
 #include "limitprobe.hpp"
-#include "output_file.hpp"
 #include "progress.hpp"
+#include "result_outputs.hpp"
 #include "stop_signal.hpp"
 #include "thread_stack.hpp"
 
@@ -16,14 +16,20 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// The command line's values, each starting at LimitProbeConfig's default (the stack sizes at the
+// three the article's claims need): --help shows them from here.
 struct Options {
+    explicit Options(const tp::LimitProbeConfig& d)
+        : max{d.max_threads},
+          mem_floor{static_cast<std::uint64_t>(d.mem_floor_percent)},
+          time_limit{d.time_limit} {}
+
     tp::StackSizeList stacks{{tp::StackSize{16 * 1024}, tp::StackSize{64 * 1024}, tp::StackSize{}}};
     bool connections = false;
-    tp::Count max{1'000'000};
-    tp::Count mem_floor{10};
-    tp::Duration time_limit{120s};
-    std::string json_path;
-    bool quiet = false;
+    tp::Count max;
+    tp::Count mem_floor;
+    tp::Duration time_limit;
+    tp::OutputOptions output;
 };
 
 tp::LimitProbeConfig to_config(const Options& o) {
@@ -42,34 +48,34 @@ tp::LimitProbeConfig to_config(const Options& o) {
 
 int run(int argc, char** argv) {
     namespace po = tp::po;
-    Options o;
+    const tp::LimitProbeConfig defaults;
+    Options o(defaults);
+    const auto with_default = [](const char* what, const auto& value) {
+        return fmt::format("{} (default {})", what, value);
+    };
     po::options_description options("options");
     // clang-format off
     options.add_options()
-        ("stack,s", po::value(&o.stacks)->value_name("SIZES"), "stack sizes to try, comma-separated (default 16k,64k,default)")
+        ("stack,s", po::value(&o.stacks)->value_name("SIZES"), with_default("stack sizes to try, comma-separated", tp::describe(o.stacks)).c_str())
         ("connections", po::bool_switch(&o.connections), "each thread also holds a loopback connection to a fibserver")
-        ("max", po::value(&o.max)->value_name("N"), "stop at N threads (default 1000000)")
-        ("mem-floor", po::value(&o.mem_floor)->value_name("PERCENT"), "stop before MemAvailable falls below this share of memory (default 10)")
-        ("time-limit", po::value(&o.time_limit)->value_name("DURATION"), "give up on one stack size after this (default 120s)")
-        ("json", po::value(&o.json_path)->value_name("FILE"), "write results as JSON")
-        ("quiet,q", po::bool_switch(&o.quiet), "no table on stdout, no progress");
+        ("max", po::value(&o.max)->value_name("N"), with_default("stop at N threads", defaults.max_threads).c_str())
+        ("mem-floor", po::value(&o.mem_floor)->value_name("PERCENT"), with_default("stop before MemAvailable falls below this share of memory", o.mem_floor.value).c_str())
+        ("time-limit", po::value(&o.time_limit)->value_name("DURATION"), with_default("give up on one stack size after this", tp::describe(o.time_limit)).c_str());
     // clang-format on
+    tp::add_output_options(options, o.output, "write results as JSON");
     po::variables_map vm;
     if (const auto done = tp::parse_command_line(
             "limitprobe", "[--stack SIZES] [--connections] [options]", options, argc, argv, vm))
         return *done;
     const tp::LimitProbeConfig config = to_config(o);
 
-    std::optional<tp::OutputFile> json_file;
-    if (!o.json_path.empty()) json_file.emplace(o.json_path);
-
+    tp::ResultOutputs outputs(o.output);
     tp::StopSignal stop;
     const tp::LimitProbeResult result = [&] {
-        const tp::TerminalProgress progress(o.quiet);
+        const tp::TerminalProgress progress(o.output.quiet);
         return tp::run_limitprobe(config, stop, progress.fn());
     }();
-    if (json_file) json_file->commit(tp::to_json(result).dump(2) + "\n");
-    if (!o.quiet) std::cout << tp::to_table(result) << std::flush;
+    outputs.write(tp::to_json(result), tp::to_table(result));
     if (result.server_died)
         std::cerr << fmt::format("limitprobe: the server died mid-run: {}\n", *result.server_died);
     return result.exit_code();

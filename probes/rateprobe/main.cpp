@@ -1,37 +1,43 @@
 // rateprobe: the article's perf2, tiny requests per second, with a long one thrown in.
+#include <fmt/format.h>
+
 #include <iostream>
 
 #include "cli.hpp"
-#include "output_file.hpp"
 #include "probe_server_options.hpp"
 #include "rateprobe.hpp"
+#include "result_outputs.hpp"
 #include "stop_signal.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 
+// The command line's values, each starting at RateProbeConfig's default.
 struct Options {
-    tp::Duration duration{5s};
+    explicit Options(const tp::RateProbeConfig& d)
+        : duration{d.duration}, connections{d.connections} {}
+
+    tp::Duration duration;
     std::string interfere;
-    tp::Count connections{1};
+    tp::Count connections;
     tp::ServerOptions server;
-    std::string json_path;
-    bool quiet = false;
+    tp::OutputOptions output;
 };
 
 int run(int argc, char** argv) {
     namespace po = tp::po;
-    Options o;
+    const tp::RateProbeConfig defaults;
+    Options o(defaults);
     po::options_description options("options");
     // clang-format off
     options.add_options()
-        ("duration,d", po::value(&o.duration)->value_name("DURATION"), "how long to measure (default 5s)")
+        ("duration,d", po::value(&o.duration)->value_name("DURATION"), fmt::format("how long to measure (default {})", tp::describe(o.duration)).c_str())
         ("interfere", po::value(&o.interfere)->value_name("N@T"), "a second connection asks for fib(N) at time T, e.g. 40@2s")
-        ("connections", po::value(&o.connections)->value_name("K"), "connections sending tiny requests (default 1)")
-        ("json", po::value(&o.json_path)->value_name("FILE"), "write results as JSON")
-        ("quiet,q", po::bool_switch(&o.quiet), "no per-second lines or summary on stdout");
+        ("connections", po::value(&o.connections)->value_name("K"), fmt::format("connections sending tiny requests (default {})", defaults.connections).c_str());
     // clang-format on
+    tp::add_output_options(options, o.output, "write results as JSON", {},
+                           "no per-second lines or summary on stdout");
     tp::add_server_options(options, o.server);
     po::variables_map vm;
     if (const auto done = tp::parse_command_line(
@@ -53,16 +59,13 @@ int run(int argc, char** argv) {
     // The rate connections and the interfering one.
     config.server = tp::server_source(o.server, vm, config.connections + 1);
 
-    std::optional<tp::OutputFile> json_file;
-    if (!o.json_path.empty()) json_file.emplace(o.json_path);
+    tp::ResultOutputs outputs(o.output);
     tp::StopSignal stop;
-    const bool quiet = o.quiet;
     const tp::RateProbeResult result =
-        tp::run_rateprobe(config, stop, [quiet](std::string_view line) {
-            if (!quiet) std::cout << line << std::flush;
+        tp::run_rateprobe(config, stop, [&outputs](std::string_view line) {
+            if (!outputs.quiet()) std::cout << line << std::flush;
         });
-    if (json_file) json_file->commit(tp::to_json(result).dump(2) + "\n");
-    if (!quiet) std::cout << tp::to_table(result) << std::flush;
+    outputs.write(tp::to_json(result), tp::to_table(result));
     return result.exit_code();
 }
 

@@ -6,7 +6,7 @@
 #include <iostream>
 
 #include "cli.hpp"
-#include "output_file.hpp"
+#include "result_outputs.hpp"
 #include "stackprobe.hpp"
 #include "stackprobe_report.hpp"
 #include "thread_stack.hpp"
@@ -30,9 +30,8 @@ tp::StackSizeList default_stacks() {
 
 struct Options {
     tp::StackSizeList stacks = default_stacks();
-    tp::ByteSize frame{256};
-    std::string json_path;
-    bool quiet = false;
+    tp::ByteSize frame{tp::StackProbeConfig{}.frame_bytes};
+    tp::OutputOptions output;
 };
 
 tp::StackProbeConfig to_config(const Options& o) {
@@ -58,24 +57,21 @@ int run(int argc, char** argv) {
     po::options_description options("options");
     // clang-format off
     options.add_options()
-        ("stack,s", po::value(&o.stacks)->value_name("SIZES"), "pthread stack sizes to sweep, comma-separated: 16k, 64k, 1m or 'default' (default 16k,64k,256k,1m,8m)")
-        ("frame", po::value(&o.frame)->value_name("BYTES"), "buffer in each recursion level's frame, 16 to 64k (default 256)")
-        ("json", po::value(&o.json_path)->value_name("FILE"), "write results as JSON (context, config, results, main_thread, paging)")
-        ("quiet,q", po::bool_switch(&o.quiet), "no table on stdout");
+        ("stack,s", po::value(&o.stacks)->value_name("SIZES"), fmt::format("pthread stack sizes to sweep, comma-separated: 16k, 64k, 1m or 'default' (default {})", tp::describe(o.stacks)).c_str())
+        ("frame", po::value(&o.frame)->value_name("BYTES"), fmt::format("buffer in each recursion level's frame, {} to {} (default {})", kMinFrame, tp::format_size(kMaxFrame), o.frame.bytes).c_str());
     // clang-format on
+    tp::add_output_options(options, o.output,
+                           "write results as JSON (context, config, results, main_thread, paging)",
+                           {}, "no table on stdout");
     po::variables_map vm;
     if (const auto done = tp::parse_command_line(
             "stackprobe", "[--stack SIZES] [--frame BYTES] [options]", options, argc, argv, vm))
         return *done;
     const tp::StackProbeConfig config = to_config(o);
 
-    // Created before the run so a bad path fails now.
-    std::optional<tp::OutputFile> json_file;
-    if (!o.json_path.empty()) json_file.emplace(o.json_path);
-
+    tp::ResultOutputs outputs(o.output);
     const tp::StackProbeResult result = tp::run_stackprobe(config);
-    if (json_file) json_file->commit(tp::to_json(result).dump(2) + "\n");
-    if (!o.quiet) std::cout << tp::to_table(result) << std::flush;
+    outputs.write(tp::to_json(result), tp::to_table(result));
     for (const auto& d : result.threads)
         if (!d.reached_end)
             std::cerr << fmt::format("stackprobe: the {} stack's run ended badly: {}\n",

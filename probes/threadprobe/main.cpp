@@ -8,9 +8,9 @@
 
 #include "cli.hpp"
 #include "embedded_server.hpp"
-#include "output_file.hpp"
 #include "progress.hpp"
 #include "protocol.hpp"
+#include "result_outputs.hpp"
 #include "stop_signal.hpp"
 #include "thread_stack.hpp"
 #include "threadprobe.hpp"
@@ -25,21 +25,30 @@ using namespace std::chrono_literals;
 // Room above --touch for the thread's own frames, TLS and glibc's thread descriptor.
 constexpr std::uint64_t kStackReserve = 16 * 1024;
 
+// The command line's values, each starting at ThreadProbeConfig's default: the defaults are
+// written once, there, and --help shows them from there.
 struct Options {
-    tp::Count threads{1000};
+    explicit Options(const tp::ThreadProbeConfig& d)
+        : threads{d.threads},
+          request{d.request_n},
+          touch{d.touch_bytes},
+          baseline{d.baseline},
+          hold{d.hold},
+          interval{d.interval},
+          ramp_timeout{d.ramp_timeout} {}
+
+    tp::Count threads;
     tp::StackSize stack{};
-    tp::Count request{10};
-    tp::ByteSize touch{};
-    tp::Duration baseline{300ms};
-    tp::Duration hold{1s};
-    tp::Duration interval{100ms};
-    tp::Duration ramp_timeout{60s};
+    tp::Count request;
+    tp::ByteSize touch;
+    tp::Duration baseline;
+    tp::Duration hold;
+    tp::Duration interval;
+    tp::Duration ramp_timeout;
     std::string cpuset;
     std::string connect;
     tp::Count server_pid{};
-    std::string json_path;
-    std::string csv_path;
-    bool quiet = false;
+    tp::OutputOptions output;
 };
 
 tp::ThreadProbeConfig to_config(const Options& o, const tp::po::variables_map& vm) {
@@ -85,45 +94,42 @@ tp::ThreadProbeConfig to_config(const Options& o, const tp::po::variables_map& v
 
 int run(int argc, char** argv) {
     namespace po = tp::po;
-    Options o;
+    const tp::ThreadProbeConfig defaults;
+    Options o(defaults);
+    const auto with_default = [](const char* what, const auto& value) {
+        return fmt::format("{} (default {})", what, value);
+    };
     po::options_description options("options");
     // clang-format off
     options.add_options()
-        ("threads,n", po::value(&o.threads)->value_name("N"), "connection threads to spawn (default 1000)")
+        ("threads,n", po::value(&o.threads)->value_name("N"), with_default("connection threads to spawn", defaults.threads).c_str())
         ("stack,s", po::value(&o.stack)->value_name("SIZE"), "pthread stack size: 16k, 64k, 1m, 8MiB or 'default' (default: default)")
-        ("request", po::value(&o.request)->value_name("N"), "each thread asks the server for fib(N) (default 10)")
-        ("touch", po::value(&o.touch)->value_name("BYTES"), "stack each thread dirties while it holds (default 0)")
-        ("hold", po::value(&o.hold)->value_name("DURATION"), "how long every connection is held and sampled (default 1s)")
-        ("interval", po::value(&o.interval)->value_name("DURATION"), "sampling interval (default 100ms)")
-        ("baseline", po::value(&o.baseline)->value_name("DURATION"), "sampling before any thread is spawned (default 300ms)")
-        ("ramp-timeout", po::value(&o.ramp_timeout)->value_name("DURATION"), "give up on connections unanswered after this (default 60s)")
+        ("request", po::value(&o.request)->value_name("N"), with_default("each thread asks the server for fib(N)", defaults.request_n).c_str())
+        ("touch", po::value(&o.touch)->value_name("BYTES"), with_default("stack each thread dirties while it holds", defaults.touch_bytes).c_str())
+        ("hold", po::value(&o.hold)->value_name("DURATION"), with_default("how long every connection is held and sampled", tp::describe(o.hold)).c_str())
+        ("interval", po::value(&o.interval)->value_name("DURATION"), with_default("sampling interval", tp::describe(o.interval)).c_str())
+        ("baseline", po::value(&o.baseline)->value_name("DURATION"), with_default("sampling before any thread is spawned", tp::describe(o.baseline)).c_str())
+        ("ramp-timeout", po::value(&o.ramp_timeout)->value_name("DURATION"), with_default("give up on connections unanswered after this", tp::describe(o.ramp_timeout)).c_str())
         ("cpuset", po::value(&o.cpuset)->value_name("LIST"), "bind the connection threads to these PUs (hwloc list: 0-1,3)")
         ("connect", po::value(&o.connect)->value_name("HOST:PORT"), "use a running server instead of starting one")
-        ("server-pid", po::value(&o.server_pid)->value_name("PID"), "with --connect: sample that server's memory too")
-        ("json", po::value(&o.json_path)->value_name("FILE"), "write results as JSON (context, config, samples, summary)")
-        ("csv", po::value(&o.csv_path)->value_name("FILE"), "write the samples as CSV")
-        ("quiet,q", po::bool_switch(&o.quiet), "no table on stdout, no progress");
+        ("server-pid", po::value(&o.server_pid)->value_name("PID"), "with --connect: sample that server's memory too");
     // clang-format on
+    tp::add_output_options(options, o.output,
+                           "write results as JSON (context, config, samples, summary)",
+                           "write the samples as CSV");
     po::variables_map vm;
     if (const auto done = tp::parse_command_line(
             "threadprobe", "[--threads N] [--stack SIZE] [options]", options, argc, argv, vm))
         return *done;
     const tp::ThreadProbeConfig config = to_config(o, vm);
 
-    // Created before the run so a bad path fails now, not after a long measurement.
-    std::optional<tp::OutputFile> json_file, csv_file;
-    if (!o.json_path.empty()) json_file.emplace(o.json_path);
-    if (!o.csv_path.empty()) csv_file.emplace(o.csv_path);
-
+    tp::ResultOutputs outputs(o.output);
     tp::StopSignal stop;
     const tp::ThreadProbeResult result = [&] {
-        const tp::TerminalProgress progress(o.quiet);
+        const tp::TerminalProgress progress(o.output.quiet);
         return tp::run_threadprobe(config, stop, progress.fn());
     }();
-
-    if (json_file) json_file->commit(tp::to_json(result).dump(2) + "\n");
-    if (csv_file) csv_file->commit(tp::to_csv(result));
-    if (!o.quiet) std::cout << tp::to_table(result) << std::flush;
+    outputs.write(tp::to_json(result), tp::to_table(result), tp::to_csv(result));
     if (result.failure)
         std::cerr << fmt::format("threadprobe: stopped at {} of {} threads: {} ({})\n",
                                  result.connections, config.threads, result.failure->error,

@@ -117,8 +117,16 @@ std::string describe(const OptionalDuration& d) {
 }
 
 std::string describe(const StackSizeList& list) {
+    // As the user would type it ("16k,64k,default"): a help line's default reads back.
+    const auto typed = [](const StackSize& s) -> std::string {
+        if (!s.bytes) return "default";
+        constexpr std::uint64_t kKiB = 1024, kMiB = kKiB * kKiB;
+        if (*s.bytes % kMiB == 0) return std::to_string(*s.bytes / kMiB) + "m";
+        if (*s.bytes % kKiB == 0) return std::to_string(*s.bytes / kKiB) + "k";
+        return std::to_string(*s.bytes);
+    };
     std::string out;
-    for (const auto& s : list.sizes) out += (out.empty() ? "" : ",") + describe(s);
+    for (const auto& s : list.sizes) out += (out.empty() ? "" : ",") + typed(s);
     return out;
 }
 
