@@ -3,6 +3,8 @@
 #include <array>
 #include <catch2/catch.hpp>
 
+#include "units.hpp"
+
 namespace {
 
 // Parses argv the way every program does and returns the error text, or "" if it parsed.
@@ -126,6 +128,11 @@ TEST_CASE("a time limit that can be off: a duration, or none, off or 0", "[cli]"
     CHECK(parse("250ms").value == std::chrono::milliseconds(250));
     for (const char* off : {"none", "off", "0", "0s"}) CHECK_FALSE(parse(off).value.has_value());
     CHECK(tp::describe(parse("none")) == "none");
+    // Shown as typed, in the largest exact unit, and read back as the same duration.
+    for (const char* typed : {"5min", "90s", "300ms", "250us"}) {
+        CHECK(tp::describe(parse(typed)) == typed);
+        CHECK(tp::parse_duration(tp::describe(parse(typed))) == *parse(typed).value);
+    }
     CHECK_THROWS_WITH(parse("soon"),
                       Catch::StartsWith("option '--idle-timeout': ") && Catch::Contains("'none'"));
     CHECK_THROWS_WITH(parse("-1s"), Catch::StartsWith("option '--idle-timeout': "));

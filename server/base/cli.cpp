@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <iostream>
@@ -108,12 +109,27 @@ std::string describe(const StackSize& s) {
     return s.bytes ? format_size(*s.bytes) : std::string("default");
 }
 
+namespace {
+
+// A duration as the user would type it ("300ms", "5s"), in the largest unit that is exact, so a
+// default shown in --help reads back as itself; below a microsecond it is rounded to one.
+std::string typed_duration(std::chrono::nanoseconds d) {
+    using namespace std::chrono;
+    if (d.count() == 0) return "0s";
+    if (d % minutes(1) == nanoseconds::zero()) return fmt::format("{}min", d / minutes(1));
+    if (d % seconds(1) == nanoseconds::zero()) return fmt::format("{}s", d / seconds(1));
+    if (d % milliseconds(1) == nanoseconds::zero()) return fmt::format("{}ms", d / milliseconds(1));
+    return fmt::format("{}us", std::max<std::int64_t>(1, duration_cast<microseconds>(d).count()));
+}
+
+}  // namespace
+
 std::string describe(const Duration& d) {
-    return format_duration(d.value);
+    return typed_duration(d.value);
 }
 
 std::string describe(const OptionalDuration& d) {
-    return d.value ? format_duration(*d.value) : std::string("none");
+    return d.value ? typed_duration(*d.value) : std::string("none");
 }
 
 std::string describe(const StackSizeList& list) {
