@@ -2,23 +2,10 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
 namespace tp::bench {
-
-double median(std::vector<double> values) {
-    if (values.empty()) throw std::invalid_argument("median of no measurements");
-    const std::size_t mid = values.size() / 2;
-    std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(mid),
-                     values.end());
-    const double upper = values[mid];
-    if (values.size() % 2 == 1) return upper;
-    const double lower =
-        *std::max_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(mid));
-    return (lower + upper) / 2;
-}
 
 Series paired_ratios(const Series& subject, const Series& reference) {
     if (subject.values.size() != reference.values.size())

@@ -8,11 +8,9 @@
 #include <string>
 #include <vector>
 
-namespace tp::bench {
+#include "statistics.hpp"
 
-// The middle value (the mean of the two middle ones for an even count). Throws
-// std::invalid_argument for an empty list: a figure with no measurement is a bug, not a zero.
-double median(std::vector<double> values);
+namespace tp::bench {
 
 // One quantity measured once per repetition, in the order measured.
 struct Series {
@@ -20,7 +18,9 @@ struct Series {
 
     void add(double v) { values.push_back(v); }
     bool empty() const { return values.empty(); }
-    double median() const { return bench::median(values); }
+    // tp::median: the mean of the two middle ones for an even count; throws
+    // std::invalid_argument for no measurement, which is a bug, not a zero.
+    double median() const { return tp::median(values); }
 };
 
 // subject[i] / reference[i] for every repetition i; repetitions whose reference is not above

@@ -78,10 +78,25 @@ TEST_CASE("a machine task count that moved by more than the probe's says other a
     CHECK(busy.system->other_activity());
 }
 
+TEST_CASE("a phase of an even count of samples reads as the mean of its two middle ones",
+          "[summary]") {
+    using tp::Phase;
+    // Hold samples of 16800 and 17000 KiB VSZ: the plateau is 16900, 69 KiB a thread over 100
+    // threads; the upper middle alone would say 70.
+    const std::vector<tp::Sample> samples = {
+        sample(Phase::baseline, 2, 10000, 2000, 1, 1000),
+        sample(Phase::hold, 102, 16800, 2840, 101, 4200),
+        sample(Phase::hold, 102, 17000, 2840, 101, 4200),
+    };
+    const auto c = tp::summarize_costs(samples);
+    REQUIRE(c.probe);
+    CHECK(c.probe->vsz_per_thread_kib == Approx(69.0));
+}
+
 TEST_CASE("failed samples are left out of the medians", "[summary]") {
     using tp::Phase;
-    // Of two baseline samples the median is the larger: were the failed one counted, the
-    // baseline would be 12000 KiB and the slope 48 KiB a thread, not 68.
+    // Were the failed baseline sample counted, the baseline would be the median of 10000 and
+    // 12000 KiB, 11000, and the slope 58 KiB a thread, not 68.
     const std::vector<tp::Sample> samples = {
         sample(Phase::baseline, 2, 10000, 2000, 1, 1000),
         failed(sample(Phase::baseline, 2, 12000, 2000, 1, 1000)),

@@ -5,9 +5,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <cmath>
 #include <cstring>
 #include <numeric>
+
+#include "statistics.hpp"
 
 namespace tp {
 
@@ -55,17 +56,10 @@ LatencyStats latency_stats(std::vector<double> ms) {
     LatencyStats s;
     s.requests = ms.size();
     if (ms.empty()) return s;
-    std::sort(ms.begin(), ms.end());
-    // Nearest rank: the smallest value with at least p% of the sample at or below it.
-    auto rank = [&](double p) {
-        const auto k =
-            static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(ms.size())));
-        return ms[std::min(ms.size(), std::max<std::size_t>(k, 1)) - 1];
-    };
-    s.p50_ms = rank(50);
-    s.p90_ms = rank(90);
-    s.p99_ms = rank(99);
-    s.max_ms = ms.back();
+    s.p50_ms = percentile(ms, 50);
+    s.p90_ms = percentile(ms, 90);
+    s.p99_ms = percentile(ms, 99);
+    s.max_ms = *std::max_element(ms.begin(), ms.end());
     s.mean_ms = std::accumulate(ms.begin(), ms.end(), 0.0) / static_cast<double>(ms.size());
     return s;
 }

@@ -1,21 +1,15 @@
 #include "summary.hpp"
 
-#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "json_fields.hpp"
+#include "statistics.hpp"
 
 namespace tp {
 namespace {
-
-template <typename T>
-T median(std::vector<T> values) {
-    std::sort(values.begin(), values.end());
-    return values[values.size() / 2];
-}
 
 std::optional<ProcessMemory> median_process(
     const std::vector<const Sample*>& samples,

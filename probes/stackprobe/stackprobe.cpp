@@ -11,6 +11,7 @@
 #include <map>
 #include <system_error>
 
+#include "statistics.hpp"
 #include "thread_stack.hpp"
 #include "units.hpp"
 
@@ -68,9 +69,7 @@ std::optional<std::uint64_t> median_frame_bytes(const std::vector<std::uintptr_t
     for (std::size_t i = 1; i < addresses.size(); ++i)
         if (addresses[i] < addresses[i - 1]) distances.push_back(addresses[i - 1] - addresses[i]);
     if (distances.empty()) return std::nullopt;
-    const auto middle = distances.begin() + static_cast<std::ptrdiff_t>(distances.size() / 2);
-    std::nth_element(distances.begin(), middle, distances.end());
-    return *middle;
+    return median(std::move(distances));
 }
 
 std::optional<std::uint64_t> typical_step(const std::vector<PagingSample>& samples) {

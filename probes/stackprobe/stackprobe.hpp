@@ -82,8 +82,9 @@ StackProbeResult run_stackprobe(const StackProbeConfig& config);
 
 // The interpretation, apart from the runs so it can be tested without crashing anything.
 
-// Median distance between consecutive levels' frames (the stack grows down); std::nullopt
-// with fewer than two levels.
+// Median distance between consecutive levels' frames (the stack grows down; tp::median, so
+// for an even count the mean of the two middle distances); std::nullopt with fewer than two
+// levels.
 std::optional<std::uint64_t> median_frame_bytes(const std::vector<std::uintptr_t>& addresses);
 
 // The most frequent nonzero increase of resident bytes between consecutive samples (the
