@@ -111,6 +111,28 @@ std::optional<SystemMemory> parse_meminfo(const std::string& text) {
     return m;
 }
 
+// "7f0c1a000000-7f0c1a800000 rw-p 00000000 00:00 0" per line.
+std::optional<MappingTotals> parse_maps(const std::string& text) {
+    MappingTotals t;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        const std::size_t eol = std::min(text.find('\n', pos), text.size());
+        const std::string_view line(text.data() + pos, eol - pos);
+        pos = eol + 1;
+        if (line.empty()) continue;
+        std::uint64_t start = 0, end = 0;
+        const auto dash = std::from_chars(line.data(), line.data() + line.size(), start, 16);
+        if (dash.ec != std::errc() || *dash.ptr != '-') return std::nullopt;
+        const auto space = std::from_chars(dash.ptr + 1, line.data() + line.size(), end, 16);
+        const char* line_end = line.data() + line.size();
+        if (space.ec != std::errc() || end < start || line_end - space.ptr < 5) return std::nullopt;
+        const std::string_view perms(space.ptr + 1, 4);
+        ++t.count;
+        if (perms[1] == 'w' && perms[3] == 'p') t.writable_private_kib += (end - start) / 1024;
+    }
+    return t;
+}
+
 nlohmann::json to_json(const ProcessMemory& m) {
     return {{"vsz_kib", m.vsz_kib},
             {"rss_kib", m.rss_kib},
@@ -163,6 +185,12 @@ std::optional<std::uint64_t> ProcFs::map_count(pid_t pid) const {
     const auto text = read_small_file(pid_dir(pid) / "maps");
     if (!text) return std::nullopt;
     return static_cast<std::uint64_t>(std::count(text->begin(), text->end(), '\n'));
+}
+
+std::optional<MappingTotals> ProcFs::mappings(pid_t pid) const {
+    const auto text = read_small_file(pid_dir(pid) / "maps");
+    if (!text) return std::nullopt;
+    return parse_maps(*text);
 }
 
 std::optional<std::uint64_t> ProcFs::open_fds(pid_t pid) const {

@@ -55,6 +55,15 @@ std::optional<SystemMemory> parse_meminfo(const std::string& text);
 nlohmann::json to_json(const SystemMemory& m);
 void from_json(const nlohmann::json& j, SystemMemory& m);
 
+// What /proc/PID/maps adds up to: the mappings vm.max_map_count counts, and the private
+// writable ones, which the kernel's commit charge counts (a PROT_NONE guard mapping is in the
+// first and not the second; a guard installed with MADV_GUARD_INSTALL is inside its stack's).
+struct MappingTotals {
+    std::uint64_t count = 0;
+    std::uint64_t writable_private_kib = 0;
+};
+std::optional<MappingTotals> parse_maps(const std::string& text);
+
 class ProcFs {
   public:
     explicit ProcFs(SystemPaths paths = {}) : paths_(std::move(paths)) {}
@@ -67,6 +76,7 @@ class ProcFs {
     std::optional<SystemMemory> system() const;
     // Lines of /proc/PID/maps: the mappings vm.max_map_count counts.
     std::optional<std::uint64_t> map_count(pid_t pid) const;
+    std::optional<MappingTotals> mappings(pid_t pid) const;
     // Entries of /proc/PID/fd: the descriptors RLIMIT_NOFILE counts.
     std::optional<std::uint64_t> open_fds(pid_t pid) const;
     // Scheduling entities (threads) on the machine: the 4th field of /proc/loadavg, "1/81".
