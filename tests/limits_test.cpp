@@ -80,6 +80,8 @@ TEST_CASE("fixture machines: each limit at its ceiling is the one named", "[limi
         {"commit-mode-0", "unknown"},
         {"nproc", "RLIMIT_NPROC"},
         {"nproc-root", "unknown"},
+        {"memory-cgroup-v1", "memory cgroup"},
+        {"memory-cgroup-v2", "memory cgroup"},
     };
     // A 64 KiB stack plus its guard page, and a connection per thread.
     const tp::ThreadCost cost{68 * 1024, true};

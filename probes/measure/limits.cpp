@@ -55,14 +55,16 @@ std::optional<RlimitRow> rlimit(const std::string& limits_text, std::string_view
     return std::nullopt;
 }
 
-// The pids controller's tightest ceiling for the process: its own cgroup or any ancestor
-// (cgroup v2 unified hierarchy, or v1's "pids" controller).
-void add_pids_cgroup(const ProcFs& fs, pid_t pid, std::vector<LimitReading>& out) {
+// The process's cgroup directories for `controller` and every ancestor up to the mount, in
+// the v2 unified hierarchy (also the hybrid layout's "unified" mount) and in v1's mount of
+// that controller. A container's limit is usually on an ancestor of the process's own cgroup.
+std::vector<std::filesystem::path> cgroup_dirs(const ProcFs& fs, pid_t pid,
+                                               std::string_view controller) {
+    std::vector<std::filesystem::path> dirs;
     const auto cgroups = read_small_file(fs.paths().proc / std::to_string(pid) / "cgroup");
-    if (!cgroups) return;
+    if (!cgroups) return dirs;
     std::istringstream in(*cgroups);
     std::string line;
-    std::vector<std::filesystem::path> candidates;
     while (std::getline(in, line)) {
         // hierarchy-ID:controller-list:path
         const auto first = line.find(':');
@@ -72,30 +74,68 @@ void add_pids_cgroup(const ProcFs& fs, pid_t pid, std::vector<LimitReading>& out
         const std::filesystem::path cgroup = line.substr(second + 1);
         std::filesystem::path mount;
         if (controllers.empty()) {
-            // v2: pure unified mount, or the hybrid layout's "unified" subdirectory.
             mount = fs.paths().sys / "fs/cgroup";
             if (std::filesystem::exists(mount / "unified/cgroup.controllers")) mount /= "unified";
         } else {
             std::istringstream list(controllers);
             std::string c;
-            bool has_pids = false;
+            bool has_it = false;
             while (std::getline(list, c, ','))
-                if (c == "pids") has_pids = true;
-            if (!has_pids) continue;
-            mount = fs.paths().sys / "fs/cgroup/pids";
+                if (c == controller) has_it = true;
+            if (!has_it) continue;
+            mount = fs.paths().sys / "fs/cgroup" / std::string(controller);
         }
         for (auto dir = mount / cgroup.relative_path();; dir = dir.parent_path()) {
-            candidates.push_back(dir);
+            dirs.push_back(dir);
             if (dir == mount || !dir.has_relative_path() || dir.parent_path() == dir) break;
         }
     }
+    return dirs;
+}
+
+void keep_tightest(std::optional<LimitReading>& tightest, LimitReading r) {
+    if (!tightest || *r.headroom_threads() < *tightest->headroom_threads()) tightest = std::move(r);
+}
+
+// The pids controller's tightest ceiling for the process: its own cgroup or any ancestor.
+// systemd's TasksMax= and a container runtime's pids limit are this controller's pids.max.
+void add_pids_cgroup(const ProcFs& fs, pid_t pid, std::vector<LimitReading>& out) {
     std::optional<LimitReading> tightest;
-    for (const auto& dir : candidates) {
+    for (const auto& dir : cgroup_dirs(fs, pid, "pids")) {
         const auto max = read_number_file(dir / "pids.max");  // "max" reads as nullopt
         const auto current = read_number_file(dir / "pids.current");
         if (!max || !current) continue;
         LimitReading r = reading("pids cgroup", (dir / "pids.max").string(), "tasks", current, max);
-        if (!tightest || *r.headroom_threads() < *tightest->headroom_threads()) tightest = r;
+        r.note = "systemd's TasksMax= and a container runtime's pids limit are this pids.max";
+        keep_tightest(tightest, std::move(r));
+    }
+    if (tightest) out.push_back(*tightest);
+}
+
+// v1 writes "no limit" as the page counter's maximum rounded to pages, 0x7ffffffffffff000.
+constexpr std::uint64_t kNoMemoryLimit = 1ull << 62;
+
+// The memory controller's tightest ceiling: v2 memory.max against memory.current (memory.high
+// noted: it throttles, it does not kill), or v1 memory.limit_in_bytes against usage_in_bytes.
+// This limit is enforced by the OOM killer, not by pthread_create failing.
+void add_memory_cgroup(const ProcFs& fs, pid_t pid, double kib_per_thread,
+                       std::vector<LimitReading>& out) {
+    std::optional<LimitReading> tightest;
+    for (const auto& dir : cgroup_dirs(fs, pid, "memory")) {
+        std::filesystem::path max_file = dir / "memory.max", current_file = dir / "memory.current";
+        if (!std::filesystem::exists(max_file)) {
+            max_file = dir / "memory.limit_in_bytes";
+            current_file = dir / "memory.usage_in_bytes";
+        }
+        const auto max = read_number_file(max_file);
+        const auto current = read_number_file(current_file);
+        if (!max || !current || *max >= kNoMemoryLimit) continue;
+        LimitReading r = reading("memory cgroup", max_file.string(), "KiB", *current / kKiB,
+                                 *max / kKiB, kib_per_thread);
+        r.note = "the OOM killer enforces it, not pthread_create";
+        if (const auto high = read_number_file(dir / "memory.high"); high && *high < *max)
+            r.note += fmt::format("; memory.high {} KiB throttles before it", *high / kKiB);
+        keep_tightest(tightest, std::move(r));
     }
     if (tightest) out.push_back(*tightest);
 }
@@ -103,10 +143,32 @@ void add_pids_cgroup(const ProcFs& fs, pid_t pid, std::vector<LimitReading>& out
 }  // namespace
 
 std::optional<double> LimitReading::headroom_threads() const {
-    if (!ceiling || !current) return std::nullopt;
+    // A limit a thread costs nothing against (descriptors, for a thread without a connection)
+    // is never reached by making threads.
+    if (!ceiling || !current || cost_per_thread <= 0) return std::nullopt;
     const double room = static_cast<double>(*ceiling) - static_cast<double>(*current) -
                         static_cast<double>(reserved);
-    return room / std::max(cost_per_thread, 1e-9);
+    return room / cost_per_thread;
+}
+
+std::string knob_for(const std::string& name) {
+    static const std::pair<const char*, const char*> kKnobs[] = {
+        {"threads-max", "sysctl kernel.threads-max"},
+        {"pid_max", "sysctl kernel.pid_max"},
+        {"RLIMIT_NPROC", "ulimit -u (systemd: LimitNPROC=)"},
+        {"pids cgroup",
+         "systemd: TasksMax=; docker run --pids-limit; Kubernetes: podPidsLimit; pids.max"},
+        {"vm.max_map_count", "sysctl vm.max_map_count"},
+        {"RLIMIT_NOFILE", "ulimit -n (systemd: LimitNOFILE=)"},
+        {"ephemeral ports", "sysctl net.ipv4.ip_local_port_range"},
+        {"commit limit", "sysctl vm.overcommit_ratio or vm.overcommit_kbytes; a smaller stack"},
+        {"RLIMIT_AS", "ulimit -v (systemd: LimitAS=); a smaller stack"},
+        {"memory", "more memory, or less resident per thread (--touch, the work each thread does)"},
+        {"memory cgroup", "memory.max (docker run --memory; Kubernetes: resources.limits.memory)"},
+    };
+    for (const auto& [limit, knob] : kKnobs)
+        if (name == limit) return knob;
+    return "";
 }
 
 std::vector<LimitReading> read_limits(const ProcFs& fs, pid_t pid, const ThreadCost& cost) {
@@ -123,7 +185,9 @@ std::vector<LimitReading> read_limits(const ProcFs& fs, pid_t pid, const ThreadC
     // Once pids wrap, allocation restarts at RESERVED_PIDS (300): those below it stay with
     // whatever took them at boot, so the last ~300 pids under the ceiling are out of reach.
     pids.reserved = 300;
-    pids.note = "the kernel does not reuse the 300 pids below RESERVED_PIDS";
+    pids.note =
+        "the kernel does not reuse the 300 pids below RESERVED_PIDS; on Linux >= 6.14 this is "
+        "the pid namespace's own pid_max";
     out.push_back(pids);
 
     if (const auto nproc = rlimit(limits_text, "Max processes")) {
@@ -194,6 +258,8 @@ std::vector<LimitReading> read_limits(const ProcFs& fs, pid_t pid, const ThreadC
                               memory->mem_total_kib - memory->mem_available_kib,
                               memory->mem_total_kib, 32));
     }
+    add_memory_cgroup(fs, pid, 32, out);
+    for (auto& r : out) r.knob = knob_for(r.name);
     return out;
 }
 
@@ -208,6 +274,7 @@ nlohmann::json to_json(const LimitReading& r) {
                         {"source", r.source}};
     if (const auto room = r.headroom_threads()) j["headroom_threads"] = *room;
     if (!r.note.empty()) j["note"] = r.note;
+    if (!r.knob.empty()) j["knob"] = r.knob;
     return j;
 }
 
@@ -221,6 +288,7 @@ void from_json(const nlohmann::json& j, LimitReading& r) {
     r.reserved = j.at("reserved");
     r.enforced = j.at("enforced");
     r.note = j.value("note", "");
+    r.knob = j.value("knob", "");
 }
 
 nlohmann::json to_json(const Diagnosis& d) {

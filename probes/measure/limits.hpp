@@ -31,6 +31,8 @@ struct LimitReading {
     // limit outside overcommit mode 2).
     bool enforced = true;
     std::string note;
+    // The one change that moves this ceiling: "sysctl kernel.pid_max", "ulimit -n", ...
+    std::string knob;
 
     // How many more threads fit under the ceiling; std::nullopt if unlimited or unknown.
     std::optional<double> headroom_threads() const;
@@ -56,6 +58,9 @@ struct ThreadCost {
         return {stack_bytes + kThreadGuardBytes, holds_connection};
     }
 };
+
+// The knob that moves the limit called `name`; empty for a name it does not know.
+std::string knob_for(const std::string& name);
 
 // Every limit DESIGN.md names, read for process `pid`.
 std::vector<LimitReading> read_limits(const ProcFs& fs, pid_t pid, const ThreadCost& cost);
