@@ -21,7 +21,7 @@ using namespace std::chrono_literals;
 // clock: at 8 MiB stacks and ~30 KiB of real memory each, a few MiB, well inside any floor.
 constexpr std::uint64_t kBatch = 64;
 
-constexpr std::array<std::pair<RampStop, const char*>, 11> kLabels{{
+constexpr std::array<std::pair<RampStop, const char*>, 12> kLabels{{
     {RampStop::target_reached, "max reached"},
     {RampStop::pthread_create, "pthread_create failed"},
     {RampStop::connect, "connect failed"},
@@ -30,6 +30,7 @@ constexpr std::array<std::pair<RampStop, const char*>, 11> kLabels{{
     {RampStop::refused, "refused by server"},
     {RampStop::descriptor_budget, "out of descriptors"},
     {RampStop::memory_floor, "memory floor"},
+    {RampStop::safety_margin, "safety margin"},
     {RampStop::time_limit, "time limit"},
     {RampStop::interrupted, "interrupted"},
     {RampStop::server_died, "server died"},
@@ -113,6 +114,15 @@ std::optional<RampStop> ConnectionRamp::check_batch(StopSignal& stop,
         // A reading that fails leaves the floor unchecked for one batch, not the ramp ended.
         if (const auto memory = fs_.system(); memory && memory->mem_available_kib < *floor_kib)
             return RampStop::memory_floor;
+    }
+    if (config_.margin.max_tasks) {
+        if (const auto tasks = fs_.tasks(); tasks && *tasks >= *config_.margin.max_tasks)
+            return RampStop::safety_margin;
+    }
+    if (config_.margin.max_committed_kib) {
+        if (const auto memory = fs_.system();
+            memory && memory->committed_as_kib >= *config_.margin.max_committed_kib)
+            return RampStop::safety_margin;
     }
     if (stop.requested()) return RampStop::interrupted;
     if (config_.time_limit && Clock::now() - started_ > *config_.time_limit)
@@ -199,6 +209,7 @@ void ConnectionRamp::describe_failure(RampResult& result, int pthread_error) con
     if (result.stopped_by == RampStop::memory_floor && config_.memory_floor_percent)
         result.error =
             fmt::format("MemAvailable below {:.0f}% of memory", *config_.memory_floor_percent);
+    if (result.stopped_by == RampStop::safety_margin) result.error = config_.margin.evidence;
     const FirstError first = threads_.first_error();
     if (is_failure(result.stopped_by))
         result.failure = result.stopped_by;

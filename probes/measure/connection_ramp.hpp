@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "connection_threads.hpp"
+#include "forecast.hpp"
 #include "limits.hpp"
 #include "procfs.hpp"
 #include "progress.hpp"
@@ -38,6 +39,7 @@ enum class RampStop {
     refused,            // the server answered "error: ..."
     descriptor_budget,  // RLIMIT_NOFILE, less kDescriptorReserve, is taken
     memory_floor,       // MemAvailable fell below the floor
+    safety_margin,      // the machine's tasks or commit charge reached the margin kept free
     time_limit,
     interrupted,  // a stop signal
     server_died,
@@ -54,6 +56,7 @@ struct RampConfig {
     ThreadCost cost;                             // what one more thread asks, for the diagnosis
     std::optional<pid_t> server_pid;             // whose limits a refusal is diagnosed against
     std::optional<double> memory_floor_percent;  // stop before MemAvailable falls below it
+    SafetyMargin margin;  // system-wide ceilings' room kept for the rest of the machine
     std::optional<std::chrono::nanoseconds> time_limit;
     // How long spawned threads get to connect or fail once spawning has ended (and, with
     // settle_each_batch, after each batch).

@@ -14,13 +14,7 @@ namespace tp {
 namespace {
 
 // Boost fills in the option name when it catches this on the way out of store().
-
-// Keeps the reason and lets Boost insert the option: "--stack: '12q' has an unknown unit".
-class InvalidValue : public po::error_with_option_name {
-  public:
-    explicit InvalidValue(const std::string& reason)
-        : po::error_with_option_name("option '%canonical_option%': " + reason) {}
-};
+using InvalidValue = InvalidOptionValue;
 
 }  // namespace
 

@@ -49,6 +49,14 @@ struct OptionalDuration {
     std::optional<std::chrono::nanoseconds> value;  // empty: no limit
 };
 
+// What a validate() throws for a value it cannot use: keeps the reason and lets Boost insert
+// the option, "option '--stack': '12q' has an unknown unit".
+class InvalidOptionValue : public po::error_with_option_name {
+  public:
+    explicit InvalidOptionValue(const std::string& reason)
+        : po::error_with_option_name("option '%canonical_option%': " + reason) {}
+};
+
 void validate(boost::any& out, const std::vector<std::string>& values, ByteSize*, int);
 void validate(boost::any& out, const std::vector<std::string>& values, StackSize*, int);
 void validate(boost::any& out, const std::vector<std::string>& values, Duration*, int);
