@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -52,7 +53,8 @@ LimitProbeRow attempt(const LimitProbeConfig& config, std::optional<std::uint64_
     LimitProbeRow row;
     row.default_stack = !stack;
     row.stack_bytes = stack.value_or(default_thread_stack());
-    const auto before = fs.process(self);
+    const CostSnapshot before = take_cost_snapshot(fs, self);
+    if (before.process) row.threads_at_start = before.process->threads;
 
     ConnectionThreadConfig thread_config;
     thread_config.server = server;
@@ -64,6 +66,7 @@ LimitProbeRow attempt(const LimitProbeConfig& config, std::optional<std::uint64_
     ramp_config.server_pid = server_pid;
     ramp_config.memory_floor_percent = config.mem_floor_percent;
     ramp_config.time_limit = config.time_limit;
+    ramp_config.margin = config.margin;
     // Every thread made has either parked (and connected) or failed before it is counted.
     ramp_config.settle_timeout = std::chrono::seconds(server ? 35 : 5);
     ramp_config.settle_each_batch = server.has_value();
@@ -76,9 +79,18 @@ LimitProbeRow attempt(const LimitProbeConfig& config, std::optional<std::uint64_
     row.error = result.error;
     row.elapsed_s = result.spawn_s;
     row.threads_reached = ramp.threads().connected();
-    const auto after = fs.process(self);
-    row.vsz_per_thread_kib = per_thread(before, after, &ProcessMemory::vsz_kib);
-    row.rss_per_thread_kib = per_thread(before, after, &ProcessMemory::rss_kib);
+    const CostSnapshot after = take_cost_snapshot(fs, self);
+    row.vsz_per_thread_kib = per_thread(before.process, after.process, &ProcessMemory::vsz_kib);
+    row.rss_per_thread_kib = per_thread(before.process, after.process, &ProcessMemory::rss_kib);
+    if (row.stopped_by == RampStop::safety_margin && after.process) {
+        // The rest of the way, priced at what the threads made so far cost.
+        ThreadCostSample cost = cost_between(before, after);
+        cost.stack_bytes = row.stack_bytes;
+        cost.default_stack = row.default_stack;
+        cost.holds_connection = config.connections;
+        row.forecast_at_stop =
+            forecast_threads(read_limits(fs, self, ramp_config.cost), cost, after.process->threads);
+    }
     if (result.diagnosis) {
         row.diagnosis = *result.diagnosis;
     } else {
@@ -126,7 +138,106 @@ LimitProbeRow attempt_in_child(const LimitProbeConfig& config, std::optional<std
     return child_died_row(stack, outcome);
 }
 
+// The forecast for one stack size: a sample's measured cost priced against `pid`'s limits.
+StackForecast forecast_one(const LimitProbeConfig& config, std::optional<std::uint64_t> stack,
+                           const std::optional<Endpoint>& server, pid_t pid) {
+    const ProcFs fs;
+    const pid_t self = ::getpid();
+    const ThreadCost nominal =
+        ThreadCost::for_stack(stack.value_or(default_thread_stack()), config.connections);
+    // The sample runs here, so it must fit under this process's limits: at most half of the
+    // least headroom a nominal thread would leave, so that the sample never reaches one.
+    std::uint64_t sample = config.sample_threads;
+    for (const auto& r : read_limits(fs, self, nominal))
+        if (const auto room = r.headroom_threads(); r.enforced && room)
+            sample = std::min(sample, static_cast<std::uint64_t>(std::max(0.0, *room / 2)));
+    ThreadCostSample cost;
+    cost.stack_bytes = nominal.stack_bytes - kThreadGuardBytes;
+    cost.default_stack = !stack;
+    cost.holds_connection = config.connections;
+    if (sample > 0) cost = sample_thread_cost(stack, server, sample);
+    // Read once the sample's threads are gone.
+    std::vector<LimitReading> readings = read_limits(fs, pid, nominal);
+    if (pid == self && config.connections)
+        for (auto& r : readings)
+            if (r.name == "RLIMIT_NOFILE") {
+                r.reserved = kDescriptorReserve;
+                r.note = fmt::format("limitprobe keeps {} descriptors to sample and diagnose with",
+                                     kDescriptorReserve);
+            }
+    const auto process = fs.process(pid);
+    if (!process) throw std::runtime_error(fmt::format("pid {} ended during the forecast", pid));
+    return forecast_threads(std::move(readings), cost, process->threads);
+}
+
+std::string process_name(const ProcFs& fs, pid_t pid) {
+    auto comm = read_small_file(fs.paths().proc / std::to_string(pid) / "comm").value_or("?");
+    if (!comm.empty() && comm.back() == '\n') comm.pop_back();
+    return comm;
+}
+
+// "1 task, 2 mappings, 68 KiB virtual, 64 KiB commit, 8 KiB resident, 16 KiB kernel stack"
+std::string describe_cost(const ThreadCostSample& c) {
+    if (c.threads == 0) return "not measured (no room for a sample)";
+    std::string out = fmt::format(
+        "{} task{}, {:.2g} mappings, {} virtual, {} commit, {} resident, {} kernel stack", c.tasks,
+        c.tasks == 1 ? "" : "s", c.mappings, format_kib(c.vsz_kib), format_kib(c.commit_kib),
+        format_kib(c.rss_kib), format_kib(c.kernel_stack_kib));
+    if (c.holds_connection) out += fmt::format(", {:.2g} descriptors", c.descriptors);
+    return out + fmt::format(" (sample of {})", c.threads);
+}
+
+std::string headroom_text(const LimitReading& r) {
+    const auto room = r.headroom_threads();
+    if (!r.ceiling) return "unlimited";
+    if (!room) return "-";
+    return fmt::format("{:.0f}", std::max(0.0, *room));
+}
+
+std::string forecast_table(const LimitProbeResult& r) {
+    std::string out;
+    for (const auto& f : r.forecast) {
+        out += fmt::format("\nstack {}{}: ", format_size(f.cost.stack_bytes),
+                           f.cost.default_stack ? " (default)" : "");
+        if (f.threads)
+            out += fmt::format("at most {} threads ({} more), bound by {}\n", *f.threads,
+                               *f.threads - f.current_threads, f.binding_limit);
+        else
+            out += "no enforced limit has a ceiling\n";
+        out += fmt::format("  per thread: {}\n  guard: {}\n", describe_cost(f.cost),
+                           f.cost.guard_layout());
+        out += fmt::format("  {:<17} {:>14} {:>14} {:>12} {:>12} {:>9}\n", "limit", "current",
+                           "ceiling", "per thread", "headroom", "enforced");
+        for (const auto& l : f.limits) {
+            const std::string mark = l.name == f.binding_limit ? "*" : " ";
+            out += fmt::format("{} {:<17} {:>14} {:>14} {:>12} {:>12} {:>9}\n", mark, l.name,
+                               l.current ? fmt::format("{} {}", *l.current, l.unit) : "?",
+                               l.ceiling ? std::to_string(*l.ceiling) : "unlimited",
+                               fmt::format("{:.4g}", l.cost_per_thread), headroom_text(l),
+                               l.enforced ? "yes" : "no");
+        }
+        if (const auto* b = f.binding(); b && !b->knob.empty())
+            out += fmt::format("  to move {}: {}\n", b->name, b->knob);
+        for (const auto& l : f.limits)
+            if (l.name == "memory cgroup" && l.headroom_threads())
+                out += fmt::format(
+                    "  memory cgroup: {:.0f} more threads at {} resident + {} kernel stack each "
+                    "before the OOM killer\n",
+                    std::max(0.0, *l.headroom_threads()), format_kib(f.cost.rss_kib),
+                    format_kib(f.cost.kernel_stack_kib));
+    }
+    return out;
+}
+
 }  // namespace
+
+const StackForecast* forecast_for(const std::vector<StackForecast>& forecast,
+                                  const LimitProbeRow& row) {
+    for (const auto& f : forecast)
+        if (f.cost.stack_bytes == row.stack_bytes && f.cost.default_stack == row.default_stack)
+            return &f;
+    return nullptr;
+}
 
 const char* stopped_by_label(const LimitProbeRow& row) {
     return row.stopped_by ? ramp_stop_label(*row.stopped_by) : kChildDied;
@@ -144,6 +255,8 @@ json to_json(const LimitProbeRow& r) {
         r.vsz_per_thread_kib ? json(rounded(*r.vsz_per_thread_kib, 100)) : json(nullptr);
     j["rss_per_thread_kib"] =
         r.rss_per_thread_kib ? json(rounded(*r.rss_per_thread_kib, 100)) : json(nullptr);
+    j["threads_at_start"] = r.threads_at_start;
+    j["forecast_at_stop"] = r.forecast_at_stop ? to_json(*r.forecast_at_stop) : json(nullptr);
     return j;
 }
 
@@ -160,6 +273,9 @@ void from_json(const json& j, LimitProbeRow& r) {
     r.vsz_per_thread_kib = optional_from_json<double>(j.at("vsz_per_thread_kib"));
     r.rss_per_thread_kib = optional_from_json<double>(j.at("rss_per_thread_kib"));
     r.diagnosis = j.get<Diagnosis>();
+    r.threads_at_start = j.at("threads_at_start");
+    if (!j.at("forecast_at_stop").is_null())
+        r.forecast_at_stop = j.at("forecast_at_stop").get<StackForecast>();
 }
 
 int LimitProbeResult::exit_code() const {
@@ -190,8 +306,22 @@ LimitProbeResult run_limitprobe(const LimitProbeConfig& config, StopSignal& stop
         result.server_died = server->how_it_ended() + (said.empty() ? "" : ": " + said);
         return true;
     };
+    result.forecast_pid = config.pid.value_or(::getpid());
+    if (!fs.process(result.forecast_pid))
+        throw std::runtime_error(
+            fmt::format("pid {}: no such process, or /proc/{}/status cannot be read",
+                        result.forecast_pid, result.forecast_pid));
+    result.forecast_process = process_name(fs, result.forecast_pid);
     for (const auto& stack : config.stacks) {
         if (stop.requested() || server_gone()) break;
+        progress(fmt::format("stack {}: forecast from a sample of {} threads",
+                             stack ? format_size(*stack) : "default", config.sample_threads));
+        result.forecast.push_back(
+            forecast_one(config, stack, server ? std::optional(server->endpoint()) : std::nullopt,
+                         result.forecast_pid));
+    }
+    for (const auto& stack : config.stacks) {
+        if (config.forecast_only || stop.requested() || server_gone()) break;
         progress(fmt::format("stack {}: spawning until something says no",
                              stack ? format_size(*stack) : "default"));
         result.rows.push_back(attempt_in_child(
@@ -206,9 +336,39 @@ LimitProbeResult run_limitprobe(const LimitProbeConfig& config, StopSignal& stop
     return result;
 }
 
+namespace {
+
+// Whether a search's row bears its forecast out; nullopt where the row cannot say.
+std::optional<bool> forecast_confirmed(const StackForecast* f, const LimitProbeRow& row) {
+    if (!f || !f->threads) return std::nullopt;
+    // At the margin: the rest of the way, priced at the costs the search measured.
+    if (row.forecast_at_stop) {
+        if (!row.forecast_at_stop->threads) return std::nullopt;
+        return row.forecast_at_stop->binding_limit == f->binding_limit &&
+               forecasts_agree(*f->threads, *row.forecast_at_stop->threads);
+    }
+    // Stopped by the cap, the time limit or a stop, or by a limit it could not name.
+    const std::string& met = row.diagnosis.binding_limit;
+    if (met == "none" || met == "unknown") return std::nullopt;
+    // At a limit reached for real: the same limit, as many threads.
+    return met == f->binding_limit && forecasts_agree(*f->threads, row.process_threads());
+}
+
+}  // namespace
+
 nlohmann::json to_json(const LimitProbeResult& r) {
     json rows = json::array();
-    for (const auto& row : r.rows) rows.push_back(to_json(row));
+    for (const auto& row : r.rows) {
+        json j = to_json(row);
+        const StackForecast* f = forecast_for(r.forecast, row);
+        j["forecast_threads"] = f ? optional_json(f->threads) : json(nullptr);
+        j["forecast_binding_limit"] = f ? json(f->binding_limit) : json(nullptr);
+        const auto confirmed = forecast_confirmed(f, row);
+        j["forecast_confirmed"] = confirmed ? json(*confirmed) : json(nullptr);
+        rows.push_back(std::move(j));
+    }
+    json forecast = json::array();
+    for (const auto& f : r.forecast) forecast.push_back(to_json(f));
     json stacks = json::array();
     for (const auto& s : r.config.stacks) stacks.push_back(s ? json(*s) : json("default"));
     return {{"tool", "limitprobe"},
@@ -217,10 +377,16 @@ nlohmann::json to_json(const LimitProbeResult& r) {
             {"config",
              {{"stacks", stacks},
               {"connections", r.config.connections},
+              {"forecast_only", r.config.forecast_only},
+              {"pid", r.forecast_pid},
+              {"process", r.forecast_process},
+              {"sample_threads", r.config.sample_threads},
               {"max", r.config.max_threads},
               {"mem_floor_percent", r.config.mem_floor_percent},
+              {"margin", to_json(r.config.margin)},
               {"time_limit_s", std::chrono::duration<double>(r.config.time_limit).count()},
               {"server", r.server ? json(*r.server) : json(nullptr)}}},
+            {"forecast", forecast},
             {"results", rows},
             {"interrupted", r.interrupted},
             {"server_died", r.server_died ? json(*r.server_died) : json(nullptr)}};
@@ -228,26 +394,50 @@ nlohmann::json to_json(const LimitProbeResult& r) {
 
 std::string to_table(const LimitProbeResult& r) {
     std::string out =
-        fmt::format("limitprobe {}: threads until something says no{}\n", THREADPROBE_VERSION,
-                    r.config.connections ? ", each holding a connection" : "");
+        fmt::format("limitprobe {}: {}{}\n", THREADPROBE_VERSION,
+                    r.config.forecast_only ? "forecast from a sample"
+                                           : "forecast, then threads until something says no",
+                    r.config.connections ? ", each thread holding a connection" : "");
     if (r.server) out += fmt::format("server:  {}\n", *r.server);
-    out += fmt::format("machine: {}\n         {}, glibc {}\n\n", r.context.topology.summary(),
+    out += fmt::format("machine: {}\n         {}, glibc {}\n", r.context.topology.summary(),
                        r.context.kernel, r.context.glibc);
-    out += fmt::format("{:<16} {:>9} {:>9} {:>12} {:>12}  {:<24} {}\n", "stack", "threads", "time",
-                       "VSZ/thread", "RSS/thread", "stopped by", "binding limit");
+    out += fmt::format("process: {} ({}){}\n", r.forecast_pid, r.forecast_process,
+                       r.config.pid ? "" : ", this limitprobe");
+    out += forecast_table(r);
+    if (r.config.forecast_only) return out;
+    out += fmt::format("\nsearch: {}\n",
+                       r.config.margin.evidence.empty()
+                           ? "to the limit (--to-the-limit)"
+                           : "stops at the safety margin: " + r.config.margin.evidence);
+    out +=
+        fmt::format("{:<16} {:>9} {:>9} {:>12} {:>12}  {:<22} {:<18} {}\n", "stack", "threads",
+                    "time", "VSZ/thread", "RSS/thread", "stopped by", "binding limit", "forecast");
     for (const auto& row : r.rows) {
-        out += fmt::format("{:<16} {:>9} {:>8.2f}s {:>12} {:>12}  {:<24} {}\n",
+        const StackForecast* f = forecast_for(r.forecast, row);
+        const auto confirmed = forecast_confirmed(f, row);
+        const std::string forecast =
+            f && f->threads
+                ? fmt::format("{}{}", *f->threads,
+                              confirmed ? (*confirmed ? " (agrees)" : " (differs)") : "")
+                : "-";
+        out += fmt::format("{:<16} {:>9} {:>8.2f}s {:>12} {:>12}  {:<22} {:<18} {}\n",
                            format_size(row.stack_bytes) + (row.default_stack ? " (default)" : ""),
                            row.threads_reached, row.elapsed_s,
                            kib_or_not_measured(row.vsz_per_thread_kib),
                            kib_or_not_measured(row.rss_per_thread_kib), stopped_by_label(row),
-                           row.diagnosis.binding_limit);
+                           row.diagnosis.binding_limit, forecast);
     }
     out += "\n";
-    for (const auto& row : r.rows)
+    for (const auto& row : r.rows) {
         if (!row.error.empty() || row.diagnosis.binding_limit != "none")
             out += fmt::format("{}: {}{}\n", format_size(row.stack_bytes),
                                row.error.empty() ? "" : row.error + "; ", row.diagnosis.evidence);
+        if (row.forecast_at_stop && row.forecast_at_stop->threads)
+            out +=
+                fmt::format("{}: at the margin, the costs measured so far put {} at {} threads\n",
+                            format_size(row.stack_bytes), row.forecast_at_stop->binding_limit,
+                            *row.forecast_at_stop->threads);
+    }
     if (r.interrupted) out += "interrupted: rows cover the stack sizes finished before the stop\n";
     if (r.server_died)
         out += fmt::format("the server died mid-run ({}): rows stop there\n", *r.server_died);

@@ -15,6 +15,7 @@
 
 #include "connection_ramp.hpp"
 #include "context.hpp"
+#include "forecast.hpp"
 #include "limits.hpp"
 #include "net.hpp"
 #include "progress.hpp"
@@ -30,6 +31,11 @@ struct LimitProbeConfig {
     double mem_floor_percent = 10;  // stop before MemAvailable falls below this share
     std::chrono::nanoseconds time_limit{std::chrono::seconds(120)};  // per stack size
     std::string server_binary;                                       // for --connections
+    // --forecast: measure a sample and forecast, create no more threads than the sample.
+    bool forecast_only = false;
+    std::optional<pid_t> pid;           // whose limits the forecast is for; nullopt: itself
+    std::uint64_t sample_threads = 64;  // per stack size, fewer where a limit is nearer
+    SafetyMargin margin;                // where the search stops short of shared ceilings
 };
 
 struct LimitProbeRow {
@@ -48,6 +54,13 @@ struct LimitProbeRow {
     // Which limit stopped it: its binding_limit is a limit name, "unknown", or "none" when no
     // limit was hit.
     Diagnosis diagnosis;
+    std::uint64_t threads_at_start = 1;  // the child's own threads before the ramp
+    // Where the search stopped at the safety margin: the forecast again, from the readings and
+    // the costs measured up to the margin (so it can be held against the forecast before it).
+    std::optional<StackForecast> forecast_at_stop;
+
+    // Threads the child process had when it stopped: what a forecast's `threads` predicts.
+    std::uint64_t process_threads() const { return threads_at_start + threads_reached; }
 };
 // Also how a row crosses from the child to the parent, so nothing is lost on the way.
 nlohmann::json to_json(const LimitProbeRow& r);
@@ -58,6 +71,9 @@ struct LimitProbeResult {
     MachineContext context;
     std::optional<std::string> server;  // "127.0.0.1:PORT model=threads pid=N" with --connections
     std::vector<LimitProbeRow> rows;
+    pid_t forecast_pid = 0;        // whose limits the forecast is for
+    std::string forecast_process;  // its name (/proc/PID/comm)
+    std::vector<StackForecast> forecast;
     bool interrupted = false;
     std::optional<std::string> server_died;  // how the --connections server ended, if it did
     int exit_code() const;                   // 0; 1 if the server died; 130 if interrupted
@@ -65,6 +81,10 @@ struct LimitProbeResult {
 
 // "pthread_create failed", "max reached", "out of descriptors", ... or "child died".
 const char* stopped_by_label(const LimitProbeRow& row);
+
+// The forecast for `row`'s stack size in `forecast`, if it has one.
+const StackForecast* forecast_for(const std::vector<StackForecast>& forecast,
+                                  const LimitProbeRow& row);
 
 LimitProbeResult run_limitprobe(const LimitProbeConfig& config, StopSignal& stop,
                                 const ProgressFn& progress);

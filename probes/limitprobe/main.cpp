@@ -7,6 +7,7 @@
 #include "cli.hpp"
 #include "embedded_server.hpp"
 #include "limitprobe.hpp"
+#include "margin_options.hpp"
 #include "progress.hpp"
 #include "result_outputs.hpp"
 #include "stop_signal.hpp"
@@ -29,6 +30,10 @@ struct Options {
     tp::Count max;
     tp::Count mem_floor;
     tp::Duration time_limit;
+    bool forecast = false;
+    tp::Count pid;
+    bool pid_given = false;
+    tp::MarginOptions margin;
     tp::OutputOptions output;
 };
 
@@ -42,6 +47,19 @@ tp::LimitProbeConfig to_config(const Options& o) {
     c.max_threads = o.max.value;
     c.mem_floor_percent = static_cast<double>(o.mem_floor.value);
     c.time_limit = o.time_limit.value;
+    c.forecast_only = o.forecast;
+    if (o.pid_given) {
+        if (!o.forecast)
+            throw tp::option_error("pid",
+                                   "only with --forecast (the search makes its threads in "
+                                   "limitprobe's own child)");
+        c.pid = static_cast<pid_t>(tp::require_range("pid", o.pid.value, 1, 4'194'304));
+    }
+    if (o.forecast && o.margin.to_the_limit)
+        throw tp::option_error("to-the-limit",
+                               "a forecast makes no more threads than its sample; "
+                               "--to-the-limit is for the search");
+    if (!o.forecast) c.margin = tp::margin_for(o.margin, tp::ProcFs{}, "limitprobe");
     if (c.connections) c.server_binary = tp::sibling_program("fibserver");
     return c;
 }
@@ -57,16 +75,21 @@ int run(int argc, char** argv) {
     // clang-format off
     options.add_options()
         ("stack,s", po::value(&o.stacks)->value_name("SIZES"), with_default("stack sizes to try, comma-separated", tp::describe(o.stacks)).c_str())
+        ("forecast", po::bool_switch(&o.forecast), "forecast every limit from a sample of threads; no search")
+        ("pid", po::value(&o.pid)->value_name("PID"), "with --forecast: forecast for this process's limits (default: limitprobe's own)")
         ("connections", po::bool_switch(&o.connections), "each thread also holds a loopback connection to a fibserver")
         ("max", po::value(&o.max)->value_name("N"), with_default("stop at N threads", defaults.max_threads).c_str())
         ("mem-floor", po::value(&o.mem_floor)->value_name("PERCENT"), with_default("stop before MemAvailable falls below this share of memory", o.mem_floor.value).c_str())
         ("time-limit", po::value(&o.time_limit)->value_name("DURATION"), with_default("give up on one stack size after this", tp::describe(o.time_limit)).c_str());
     // clang-format on
+    tp::add_margin_options(options, o.margin);
     tp::add_output_options(options, o.output, "write results as JSON");
     po::variables_map vm;
     if (const auto done = tp::parse_command_line(
-            "limitprobe", "[--stack SIZES] [--connections] [options]", options, argc, argv, vm))
+            "limitprobe", "[--forecast [--pid PID]] [--stack SIZES] [--connections] [options]",
+            options, argc, argv, vm))
         return *done;
+    o.pid_given = vm.count("pid") > 0;
     const tp::LimitProbeConfig config = to_config(o);
 
     tp::ResultOutputs outputs(o.output);

@@ -16,6 +16,7 @@ SubprocessOptions program_options(const RunOptions& options) {
     o.err = Capture::memory;
     if (options.address_space_limit) o.limits.push_back({RLIMIT_AS, *options.address_space_limit});
     if (options.descriptor_limit) o.limits.push_back({RLIMIT_NOFILE, *options.descriptor_limit});
+    if (options.process_limit) o.limits.push_back({RLIMIT_NPROC, *options.process_limit});
     return o;
 }
 
@@ -39,7 +40,10 @@ Subprocess start_program(const std::string& name, const std::vector<std::string>
 
 ProgramRun run_program(const std::string& name, const std::vector<std::string>& args,
                        const RunOptions& options) {
-    Subprocess process = start_program(name, args, program_options(options));
+    std::vector<std::string> argv = options.run_under;
+    argv.push_back(program(name));
+    argv.insert(argv.end(), args.begin(), args.end());
+    Subprocess process(std::move(argv), program_options(options));
     return finish(process, options.timeout);
 }
 

@@ -26,6 +26,9 @@ struct RunOptions {
     std::chrono::milliseconds timeout{std::chrono::seconds(60)};
     std::optional<rlim_t> address_space_limit;  // RLIMIT_AS for the child, in bytes
     std::optional<rlim_t> descriptor_limit;     // RLIMIT_NOFILE for the child
+    std::optional<rlim_t> process_limit;        // RLIMIT_NPROC for the child
+    // A command the program runs under: {"setpriv", "--reuid=65534", ...}; it execs the rest.
+    std::vector<std::string> run_under;
 };
 
 // Options that only bound the run's time.
