@@ -8,6 +8,7 @@
 
 #include "cli.hpp"
 #include "embedded_server.hpp"
+#include "margin_options.hpp"
 #include "progress.hpp"
 #include "protocol.hpp"
 #include "result_outputs.hpp"
@@ -48,8 +49,28 @@ struct Options {
     std::string cpuset;
     std::string connect;
     tp::Count server_pid{};
+    tp::MarginOptions margin;
     tp::OutputOptions output;
 };
+
+// A run that would bring the machine's tasks past the safety margin is refused before it
+// starts: the embedded threads server adds a thread per connection too. Limits of the probe's
+// own (RLIMIT_AS, RLIMIT_NPROC, ...) are met for real and reported, results kept.
+void refuse_past_margin(const tp::ThreadProbeConfig& c) {
+    if (!c.margin.max_tasks) return;
+    const auto tasks = tp::ProcFs{}.tasks();
+    if (!tasks) return;
+    const std::uint64_t per_connection = c.connect ? 1 : 2;
+    const std::uint64_t after = *tasks + c.threads * per_connection;
+    if (after <= *c.margin.max_tasks) return;
+    const std::uint64_t fit =
+        *c.margin.max_tasks > *tasks ? (*c.margin.max_tasks - *tasks) / per_connection : 0;
+    throw tp::option_error(
+        "threads",
+        fmt::format("{} would bring the machine to {} tasks, past the safety margin ({}): "
+                    "at most {} fit; --to-the-limit goes anyway",
+                    c.threads, after, c.margin.evidence, fit));
+}
 
 tp::ThreadProbeConfig to_config(const Options& o, const tp::po::variables_map& vm) {
     tp::require_range("threads", o.threads.value, 1, 1'000'000);
@@ -89,6 +110,8 @@ tp::ThreadProbeConfig to_config(const Options& o, const tp::po::variables_map& v
                 fmt::format("option '--server-pid': no process {}", *c.server_pid));
     }
     if (!c.connect) c.server_binary = tp::sibling_program("fibserver");
+    c.margin = tp::margin_for(o.margin, tp::ProcFs{}, "threadprobe");
+    refuse_past_margin(c);
     return c;
 }
 
@@ -114,6 +137,7 @@ int run(int argc, char** argv) {
         ("connect", po::value(&o.connect)->value_name("HOST:PORT"), "use a running server instead of starting one")
         ("server-pid", po::value(&o.server_pid)->value_name("PID"), "with --connect: sample that server's memory too");
     // clang-format on
+    tp::add_margin_options(options, o.margin);
     tp::add_output_options(options, o.output,
                            "write results as JSON (context, config, samples, summary)",
                            "write the samples as CSV");

@@ -77,6 +77,15 @@ std::optional<Failure> failure_of(const RampResult& ramp, const ConnectionThread
         f.diagnosis = ramp.diagnosis.value_or(diagnose({}));
         return f;
     }
+    if (ramp.stopped_by == RampStop::safety_margin) {
+        // The machine filled up under the run: it stops short of the shared ceiling.
+        f.side = "probe";
+        f.operation = "safety margin";
+        f.at_thread = threads.spawned();
+        f.error = ramp.error;
+        f.diagnosis = diagnose({});
+        return f;
+    }
     if (ramp.settled || cut_short) return std::nullopt;
     f.side = "server";
     f.operation = "ramp";
@@ -116,6 +125,7 @@ class Measurement {
         ramp_config.cost = ThreadCost::for_stack(result_.effective_stack_bytes, true);
         ramp_config.server_pid = result_.server.pid;
         ramp_config.settle_timeout = config_.ramp_timeout;
+        ramp_config.margin = config_.margin;
         ramp_.emplace(fs_,
                       ConnectionThreadConfig{result_.server.endpoint, config_.request_n,
                                              config_.stack, config_.touch_bytes},

@@ -15,6 +15,7 @@
 
 #include "connection_threads.hpp"
 #include "context.hpp"
+#include "forecast.hpp"
 #include "limits.hpp"
 #include "net.hpp"
 #include "progress.hpp"
@@ -39,6 +40,7 @@ struct ThreadProbeConfig {
     std::optional<Endpoint> connect;
     std::optional<pid_t> server_pid;
     std::string server_binary;
+    SafetyMargin margin;  // where the ramp stops short of the machine's shared ceilings
 };
 
 // Where the run stopped short of N connections, and why.
