@@ -290,21 +290,34 @@ Claim smaller_stacks(const ThreadRun& smallest, const std::vector<StackDepth>& d
 Claim threads_are_capped(const Results& r) {
     const auto limits = read_thread_limits(r, "limitprobe");
     std::string measured;
-    bool all_named = true;
+    bool all_named = true, all_confirmed = true, any_refuted = false;
     for (const auto& l : limits) {
         measured += fmt::format(
             "{}{}: {:.0f} threads, {} ({})", measured.empty() ? "" : "; ", l.stack, l.threads,
             l.binding_limit.empty() ? "no limit named" : l.binding_limit, l.stopped_by);
+        if (l.forecast_threads)
+            measured += fmt::format(", forecast {:.0f} by {}{}", *l.forecast_threads,
+                                    l.forecast_binding_limit,
+                                    !l.forecast_confirmed   ? ""
+                                    : *l.forecast_confirmed ? " (agrees)"
+                                                            : " (differs)");
         all_named = all_named && l.stopped_by == "pthread_create failed" &&
                     !l.binding_limit.empty() && l.binding_limit != "unknown";
+        all_confirmed = all_confirmed && l.forecast_confirmed.value_or(false);
+        any_refuted = any_refuted || !l.forecast_confirmed.value_or(true);
     }
     Claim c{"Systems place an upper limit on the number of threads a process or user can create.",
             measured,
-            "holds if thread creation failed at every stack size and a limit was named",
-            holds_if(all_named),
+            "holds if at every stack size a limit binds: the forecast names it and the search "
+            "bears it out, at the limit or (for a ceiling the whole machine shares) from the "
+            "safety margin; results without a forecast: thread creation failed and a limit was "
+            "named",
+            holds_if(all_confirmed || all_named),
             {"limitprobe"}};
-    for (const auto& l : limits)
-        if (l.stopped_by != "pthread_create failed") c.verdict = Verdict::does_not_apply;
+    if (any_refuted)
+        c.verdict = Verdict::differs;
+    else if (!all_confirmed && !all_named)
+        c.verdict = Verdict::does_not_apply;
     return c;
 }
 

@@ -199,6 +199,13 @@ std::vector<ThreadLimit> read_thread_limits(const Results& r, const std::string&
         l.stopped_by = r.text(name, at + "/stopped_by");
         l.binding_limit = r.text_or_null(name, at + "/binding_limit");
         l.evidence = r.text_or_null(name, at + "/evidence");
+        const nlohmann::json& row = rows[i];
+        if (row.contains("forecast_threads") && row["forecast_threads"].is_number())
+            l.forecast_threads = row["forecast_threads"].get<double>();
+        if (row.contains("forecast_binding_limit") && row["forecast_binding_limit"].is_string())
+            l.forecast_binding_limit = row["forecast_binding_limit"];
+        if (row.contains("forecast_confirmed") && row["forecast_confirmed"].is_boolean())
+            l.forecast_confirmed = row["forecast_confirmed"].get<bool>();
         limits.push_back(l);
     }
     if (limits.empty())

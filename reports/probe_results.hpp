@@ -122,6 +122,12 @@ struct ThreadLimit {
     std::string stack;
     double threads = 0;
     std::string stopped_by, binding_limit, evidence;
+    // The forecast for this stack size and whether the search bore it out (at the limit, or
+    // from the safety margin); absent in results from before the forecast, null where the
+    // search could not say (a cap, a stop).
+    std::optional<double> forecast_threads;
+    std::string forecast_binding_limit;
+    std::optional<bool> forecast_confirmed;
 };
 std::vector<ThreadLimit> read_thread_limits(const Results& results, const std::string& name);
 
