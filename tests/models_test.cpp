@@ -251,11 +251,19 @@ TEST_CASE("gil: two CPU-bound clients each take about twice as long, threads do 
         WARN("one CPU: threads cannot run two fibs at once either; that half is skipped");
         return;
     }
-    const Latencies threads = perf1("threads", kN, kRequests);
-    INFO("threads: alone " << threads.alone << " ms, two clients " << threads.two << " ms");
     // Native threads should stay near 1x; the margin is for a noisy machine (another build on
-    // the same two cores measured 1.42). A GIL's 2x stays well outside it.
-    if (check_timings) CHECK(threads.two / threads.alone < 1.5);
+    // the same two cores measured 1.42). A GIL's 2x stays well outside it. Other work on the
+    // machine only ever slows the two clients down, so the best of up to three tries is what
+    // the model can do: a GIL could not reach it in any of them.
+    double best = 0;
+    for (int attempt = 0; attempt < 3 && (attempt == 0 || best >= 1.5); ++attempt) {
+        const Latencies threads = perf1("threads", kN, kRequests);
+        UNSCOPED_INFO("threads: alone " << threads.alone << " ms, two clients " << threads.two
+                                        << " ms");
+        const double ratio = threads.two / threads.alone;
+        best = attempt == 0 ? ratio : std::min(best, ratio);
+    }
+    if (check_timings) CHECK(best < 1.5);
 }
 
 TEST_CASE("gil: tiny requests collapse while a long one runs", "[models][timing]") {
