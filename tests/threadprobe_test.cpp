@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "probe_results.hpp"
+#include "procfs.hpp"
 #include "report_input.hpp"
 #include "result_files.hpp"
 #include "run_program.hpp"
@@ -271,4 +272,33 @@ TEST_CASE("runtime failures: one line, exit 1, nothing left behind", "[threadpro
         CHECK_THAT(run.err, Catch::StartsWith("threadprobe: connect to 127.0.0.1:1"));
     }
     CHECK(tp::test::children_of(::getpid()).empty());
+}
+
+TEST_CASE("a run past the safety margin is refused before it starts, unless --to-the-limit",
+          "[threadprobe]") {
+    const tp::ProcFs fs;
+    const auto pid_max = fs.sysctl("kernel.pid_max");
+    const auto threads_max = fs.sysctl("kernel.threads-max");
+    const auto tasks = fs.tasks();
+    REQUIRE(pid_max);
+    REQUIRE(threads_max);
+    REQUIRE(tasks);
+    // Keep all but 50 tasks free: 100 connections (and their 100 server threads) cannot fit.
+    const std::uint64_t usable = std::min(*pid_max - 300, *threads_max);
+    REQUIRE(usable > *tasks + 50);
+    const std::string keep = fmt::format("0%,{}", usable - *tasks - 50);
+    const auto refused = run_program(
+        "threadprobe", {"--threads=100", "--stack=64k", "--hold=100ms", "--keep-free", keep});
+    INFO(refused.err);
+    CHECK(refused.exit_code == 2);
+    CHECK_THAT(refused.err, Catch::Contains("--threads") && Catch::Contains("safety margin") &&
+                                Catch::Contains("--to-the-limit"));
+    CHECK(std::count(refused.err.begin(), refused.err.end(), '\n') == 1);
+    // Told to, it goes, and says what that means for the machine.
+    const auto told =
+        run_program("threadprobe", {"--threads=100", "--stack=64k", "--hold=100ms", "--keep-free",
+                                    keep, "--to-the-limit", "--quiet"});
+    INFO(told.err);
+    CHECK(told.exit_code == 0);
+    CHECK_THAT(told.err, Catch::Contains("warning: --to-the-limit"));
 }
