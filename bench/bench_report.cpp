@@ -16,6 +16,10 @@ constexpr double kSpawnGoal = 1.5;
 constexpr double kSamplerGoalPercent = 2.0;
 constexpr double kRateGoal = 0.9;
 constexpr double kEpollKibGoal = 2.0;
+// limitprobe --forecast for three stack sizes: under a second (issue 12), and the search never
+// within 1000 tasks of the shared ceiling.
+constexpr double kForecastGoalS = 1.0;
+constexpr double kLeastTasksFreeGoal = 1000;
 
 std::optional<double> rate_ratio(const BenchResult& r, const std::string& model) {
     if (!r.rate || !r.rate->model_ratio.count(model) || r.rate->model_ratio.at(model).empty())
@@ -48,6 +52,14 @@ std::vector<Goal> goals(const BenchResult& r) {
     if (const auto* epoll = scale_of(r, "epoll"))
         out.push_back(
             {"epoll_kib_per_conn", epoll->user_kib.median(), Direction::at_most, kEpollKibGoal});
+    if (r.forecast) {
+        out.push_back(
+            {"forecast_s", r.forecast->forecast_s.median(), Direction::at_most, kForecastGoalS});
+        if (r.forecast->least_tasks_free)
+            out.push_back({"search_least_tasks_free",
+                           static_cast<double>(*r.forecast->least_tasks_free), Direction::at_least,
+                           kLeastTasksFreeGoal});
+    }
     return out;
 }
 
@@ -100,7 +112,8 @@ json to_json(const BenchResult& r) {
             {"scale", scale},
             {"goals", goal_list},
             {"spawn", r.spawn ? to_json(*r.spawn) : json(nullptr)},
-            {"rate", r.rate ? to_json(*r.rate) : json(nullptr)}};
+            {"rate", r.rate ? to_json(*r.rate) : json(nullptr)},
+            {"forecast", r.forecast ? to_json(*r.forecast) : json(nullptr)}};
 }
 
 std::string to_table(const BenchResult& r) {
@@ -174,6 +187,16 @@ std::string to_table(const BenchResult& r) {
         out +=
             "user = the server's anonymous resident memory (heap, stacks); kstack = the machine's "
             "KernelStack, system-wide\n";
+    }
+    if (r.forecast) {
+        const auto& f = *r.forecast;
+        out += fmt::format("\n{:<34} {:>12.3f} s {:>12.3f} s {:>8.2f}  {}\n",
+                           "limitprobe --forecast, 3 stacks", f.forecast_s.median(),
+                           f.search_s.median(), f.ratio.median(), verdict("forecast_s"));
+        out += "  against the search at 16k stacks to the safety margin (the bare column)\n";
+        if (f.least_tasks_free)
+            out += fmt::format("  the search left at least {} tasks free under the ceiling  {}\n",
+                               *f.least_tasks_free, verdict("search_least_tasks_free"));
     }
     const auto missed =
         std::count_if(goal_list.begin(), goal_list.end(), [](const Goal& g) { return !g.met(); });

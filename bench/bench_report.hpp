@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "context.hpp"
+#include "forecast_bench.hpp"
 #include "machine_load.hpp"
 #include "rate_bench.hpp"
 #include "scale_bench.hpp"
@@ -26,6 +27,7 @@ struct BenchResult {
     std::optional<SpawnResult> spawn;
     std::optional<RateResult> rate;
     std::optional<ScaleResult> scale;
+    std::optional<ForecastResult> forecast;
 };
 
 // The goals of issue 7, with the figures this run measured; only those it measured.
