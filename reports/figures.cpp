@@ -223,11 +223,68 @@ Figure rate_timelines(const Results& r) {
     return f;
 }
 
+// Every enforced limit's headroom in threads, per stack size, from limitprobe's forecast; the
+// binding one ringed. Limit names on the x axis in the forecast's own order.
+Figure forecast_headroom(const std::vector<StackForecastRow>& forecast) {
+    std::vector<std::string> names;
+    for (const auto& f : forecast)
+        for (const auto& l : f.limits)
+            if (std::find(names.begin(), names.end(), l.limit) == names.end())
+                names.push_back(l.limit);
+    std::string data, plots, binding;
+    for (std::size_t s = 0; s < forecast.size(); ++s) {
+        std::string rows;
+        for (const auto& l : forecast[s].limits) {
+            const auto x = std::find(names.begin(), names.end(), l.limit) - names.begin();
+            // A log axis has no zero: a limit already reached draws at 1 thread.
+            const std::string row =
+                fmt::format("{} {:.1f}\n", x, std::max(l.headroom_threads, 1.0));
+            rows += row;
+            if (l.limit == forecast[s].binding_limit) binding += row;
+        }
+        data += datablock(fmt::format("headroom{}", s), rows);
+        plots += fmt::format("{}$headroom{} using 1:2 with linespoints lw 2 pt 7 title {}",
+                             s ? ", " : "", s, quoted(forecast[s].stack));
+    }
+    data += datablock("binding", binding.empty() ? "0 1\n" : binding);
+    std::string tics;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        const std::string& name = names[i];  // const: std::quoted is no match for it
+        tics += fmt::format("{}{} {}", i ? ", " : "", quoted(name), i);
+    }
+    Figure f;
+    f.name = "limit-headroom";
+    f.title = "How many more threads each limit allows, per stack size";
+    f.caption =
+        "limitprobe --forecast: every enforced limit's headroom in threads, (ceiling - reserved "
+        "- in use) / what one thread was measured to cost against it, on a sample of threads in "
+        "a child. Log scale; the ringed point at each stack size is the limit that binds first. "
+        "Count limits (pid_max, threads-max, pids cgroup) do not move with the stack; the "
+        "address-space and memory limits do.";
+    f.width = 960;
+    f.script = data +
+               fmt::format(
+                   "set logscale y\nset grid\nset key top right\n"
+                   "set xtics ({}) rotate by -30\nset xrange [-0.5:{}.5]\n"
+                   "set ylabel 'more threads before the limit'\n"
+                   "set format y '%.0f'\n",
+                   tics, names.empty() ? 0 : names.size() - 1) +
+               "plot " + plots +
+               ", $binding using 1:2 with points pt 6 ps 3 lw 2 lc rgb 'black' title "
+               "'binding limit'\n";
+    return f;
+}
+
 }  // namespace
 
 std::vector<Figure> plan_figures(const Results& r) {
-    return {memory_against_threads(r), cost_per_thread(r),   paging_staircase(r),
-            depth_against_stack(r),    latency_per_model(r), rate_timelines(r)};
+    std::vector<Figure> figures{memory_against_threads(r), cost_per_thread(r),
+                                paging_staircase(r),       depth_against_stack(r),
+                                latency_per_model(r),      rate_timelines(r)};
+    // Results from before the forecast have none to draw.
+    if (const auto forecast = read_forecast(r, "limitprobe"); !forecast.empty())
+        figures.push_back(forecast_headroom(forecast));
+    return figures;
 }
 
 }  // namespace tp::report

@@ -213,4 +213,29 @@ std::vector<ThreadLimit> read_thread_limits(const Results& r, const std::string&
     return limits;
 }
 
+std::vector<StackForecastRow> read_forecast(const Results& r, const std::string& name) {
+    std::vector<StackForecastRow> out;
+    const nlohmann::json& doc = r.document(name);
+    if (!doc.contains("forecast")) return out;
+    const auto& forecast = r.at(name, "/forecast");
+    for (std::size_t i = 0; i < forecast.size(); ++i) {
+        const std::string at = fmt::format("/forecast/{}", i);
+        StackForecastRow f;
+        f.stack = stack_label(static_cast<std::uint64_t>(r.number(name, at + "/stack_bytes")),
+                              r.flag(name, at + "/default_stack"));
+        f.threads = r.number_or_null(name, at + "/threads").value_or(0);
+        f.binding_limit = r.text(name, at + "/binding_limit");
+        const auto& limits = r.at(name, at + "/limits");
+        for (std::size_t k = 0; k < limits.size(); ++k) {
+            const std::string lat = fmt::format("{}/limits/{}", at, k);
+            if (!r.flag(name, lat + "/enforced") || !limits[k].contains("headroom_threads"))
+                continue;
+            f.limits.push_back(
+                {r.text(name, lat + "/name"), r.number(name, lat + "/headroom_threads")});
+        }
+        out.push_back(std::move(f));
+    }
+    return out;
+}
+
 }  // namespace tp::report

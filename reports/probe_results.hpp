@@ -131,4 +131,18 @@ struct ThreadLimit {
 };
 std::vector<ThreadLimit> read_thread_limits(const Results& results, const std::string& name);
 
+// limitprobe's forecast for one stack size: every enforced limit's headroom in threads.
+struct LimitHeadroom {
+    std::string limit;
+    double headroom_threads = 0;
+};
+struct StackForecastRow {
+    std::string stack;
+    double threads = 0;
+    std::string binding_limit;
+    std::vector<LimitHeadroom> limits;  // enforced, with a ceiling
+};
+// Empty for results from before the forecast.
+std::vector<StackForecastRow> read_forecast(const Results& results, const std::string& name);
+
 }  // namespace tp::report

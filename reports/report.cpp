@@ -113,14 +113,22 @@ Table models_table(const Results& r) {
 
 Table limits_table(const Results& r) {
     Table t;
-    t.header = {"experiment", "stack",         "threads reached",
-                "stopped by", "binding limit", "evidence"};
-    t.numeric = {false, false, true, false, false, false};
+    t.header = {"experiment",    "stack",    "threads reached", "stopped by",
+                "binding limit", "forecast", "forecast by",     "evidence"};
+    t.numeric = {false, false, true, false, false, true, false, false};
     for (const std::string name : {"limitprobe", "limitprobe-connections"})
-        for (const auto& l : read_thread_limits(r, name))
-            t.rows.push_back({name == "limitprobe" ? "threads" : "threads, each with a connection",
-                              l.stack, fmt::format("{:.0f}", l.threads), l.stopped_by,
-                              l.binding_limit, l.evidence});
+        for (const auto& l : read_thread_limits(r, name)) {
+            const std::string forecast = !l.forecast_threads
+                                             ? "-"
+                                             : fmt::format("{:.0f}{}", *l.forecast_threads,
+                                                           !l.forecast_confirmed   ? ""
+                                                           : *l.forecast_confirmed ? " (agrees)"
+                                                                                   : " (differs)");
+            t.rows.push_back(
+                {name == "limitprobe" ? "threads" : "threads, each with a connection", l.stack,
+                 fmt::format("{:.0f}", l.threads), l.stopped_by, l.binding_limit, forecast,
+                 l.forecast_binding_limit.empty() ? "-" : l.forecast_binding_limit, l.evidence});
+        }
     return t;
 }
 
