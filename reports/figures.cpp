@@ -265,7 +265,7 @@ Figure forecast_headroom(const std::vector<StackForecastRow>& forecast) {
     f.script = data +
                fmt::format(
                    "set logscale y\nset grid\nset key top right\n"
-                   "set xtics ({}) rotate by -30\nset xrange [-0.5:{}.5]\n"
+                   "set xtics ({}) rotate by -30 noenhanced\nset xrange [-0.5:{}.5]\n"
                    "set ylabel 'more threads before the limit'\n"
                    "set format y '%.0f'\n",
                    tics, names.empty() ? 0 : names.size() - 1) +
