@@ -138,36 +138,15 @@ LimitProbeRow attempt_in_child(const LimitProbeConfig& config, std::optional<std
     return child_died_row(stack, outcome);
 }
 
-// The forecast for one stack size: a sample's measured cost priced against `pid`'s limits.
+// The forecast for one stack size; limitprobe's own RLIMIT_NOFILE less the descriptors it keeps.
 StackForecast forecast_one(const LimitProbeConfig& config, std::optional<std::uint64_t> stack,
                            const std::optional<Endpoint>& server, pid_t pid) {
-    const ProcFs fs;
-    const pid_t self = ::getpid();
-    const ThreadCost nominal =
-        ThreadCost::for_stack(stack.value_or(default_thread_stack()), config.connections);
-    // The sample runs here, so it must fit under this process's limits: at most half of the
-    // least headroom a nominal thread would leave, so that the sample never reaches one.
-    std::uint64_t sample = config.sample_threads;
-    for (const auto& r : read_limits(fs, self, nominal))
-        if (const auto room = r.headroom_threads(); r.enforced && room)
-            sample = std::min(sample, static_cast<std::uint64_t>(std::max(0.0, *room / 2)));
-    ThreadCostSample cost;
-    cost.stack_bytes = nominal.stack_bytes - kThreadGuardBytes;
-    cost.default_stack = !stack;
-    cost.holds_connection = config.connections;
-    if (sample > 0) cost = sample_thread_cost(stack, server, sample);
-    // Read once the sample's threads are gone.
-    std::vector<LimitReading> readings = read_limits(fs, pid, nominal);
-    if (pid == self && config.connections)
-        for (auto& r : readings)
-            if (r.name == "RLIMIT_NOFILE") {
-                r.reserved = kDescriptorReserve;
-                r.note = fmt::format("limitprobe keeps {} descriptors to sample and diagnose with",
-                                     kDescriptorReserve);
-            }
-    const auto process = fs.process(pid);
-    if (!process) throw std::runtime_error(fmt::format("pid {} ended during the forecast", pid));
-    return forecast_threads(std::move(readings), cost, process->threads);
+    ForecastRequest request;
+    request.stack = stack;
+    request.server = server;
+    request.sample_threads = config.sample_threads;
+    if (pid == ::getpid() && config.connections) request.descriptors_kept = kDescriptorReserve;
+    return forecast_process(ProcFs{}, pid, request);
 }
 
 std::string process_name(const ProcFs& fs, pid_t pid) {

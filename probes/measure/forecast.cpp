@@ -205,6 +205,32 @@ StackForecast forecast_threads(std::vector<LimitReading> readings, const ThreadC
     return f;
 }
 
+StackForecast forecast_process(const ProcFs& fs, pid_t pid, const ForecastRequest& request) {
+    const pid_t self = ::getpid();
+    const ThreadCost nominal = ThreadCost::for_stack(request.stack.value_or(default_thread_stack()),
+                                                     request.server.has_value());
+    std::uint64_t sample = request.sample_threads;
+    for (const auto& r : read_limits(fs, self, nominal))
+        if (const auto room = r.headroom_threads(); r.enforced && room)
+            sample = std::min(sample, static_cast<std::uint64_t>(std::max(0.0, *room / 2)));
+    ThreadCostSample cost;
+    cost.stack_bytes = nominal.stack_bytes - kThreadGuardBytes;
+    cost.default_stack = !request.stack;
+    cost.holds_connection = request.server.has_value();
+    if (sample > 0) cost = sample_thread_cost(request.stack, request.server, sample);
+    std::vector<LimitReading> readings = read_limits(fs, pid, nominal);
+    if (request.descriptors_kept > 0)
+        for (auto& r : readings)
+            if (r.name == "RLIMIT_NOFILE") {
+                r.reserved = request.descriptors_kept;
+                r.note = fmt::format("{} descriptors kept to sample and diagnose with",
+                                     request.descriptors_kept);
+            }
+    const auto process = fs.process(pid);
+    if (!process) throw std::runtime_error(fmt::format("pid {} ended during the forecast", pid));
+    return forecast_threads(std::move(readings), cost, process->threads);
+}
+
 bool forecasts_agree(std::uint64_t forecast, std::uint64_t measured) {
     const double gap = std::abs(static_cast<double>(forecast) - static_cast<double>(measured));
     return gap <= std::max(16.0, 0.01 * static_cast<double>(std::max(forecast, measured)));

@@ -86,6 +86,20 @@ void from_json(const nlohmann::json& j, StackForecast& f);
 StackForecast forecast_threads(std::vector<LimitReading> readings, const ThreadCostSample& cost,
                                std::uint64_t current_threads);
 
+// What a process's forecast is asked for: a stack size, a server each sample thread connects
+// to (or none), the sample's size, and descriptors the process keeps for itself.
+struct ForecastRequest {
+    std::optional<std::uint64_t> stack;  // nullopt: the system's default
+    std::optional<Endpoint> server;
+    std::uint64_t sample_threads = 64;
+    std::uint64_t descriptors_kept = 0;
+};
+
+// The whole forecast for process `pid`: a sample measured here (no more threads than half the
+// least headroom this process has, so the sample never meets a limit), priced against `pid`'s
+// limits read once the sample is gone. Throws std::runtime_error if `pid` is gone.
+StackForecast forecast_process(const ProcFs& fs, pid_t pid, const ForecastRequest& request);
+
 // Two figures for the same limit agree within 1% or 16 threads, whichever is larger: what a
 // contained search is held to against its forecast.
 bool forecasts_agree(std::uint64_t forecast, std::uint64_t measured);
