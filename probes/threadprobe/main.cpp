@@ -8,6 +8,7 @@
 
 #include "cli.hpp"
 #include "embedded_server.hpp"
+#include "live_process.hpp"
 #include "margin_options.hpp"
 #include "progress.hpp"
 #include "protocol.hpp"
@@ -49,6 +50,8 @@ struct Options {
     std::string cpuset;
     std::string connect;
     tp::Count server_pid{};
+    tp::Count pid{};
+    tp::Duration watch{};
     tp::MarginOptions margin;
     tp::OutputOptions output;
 };
@@ -70,6 +73,32 @@ void refuse_past_margin(const tp::ThreadProbeConfig& c) {
         fmt::format("{} would bring the machine to {} tasks, past the safety margin ({}): "
                     "at most {} fit; --to-the-limit goes anyway",
                     c.threads, after, c.margin.evidence, fit));
+}
+
+// --pid: a live process, inspected; the options that spawn threads have nothing to do.
+tp::LiveProcessConfig live_config(const Options& o, const tp::po::variables_map& vm) {
+    for (const char* spawning :
+         {"threads", "stack", "request", "touch", "hold", "baseline", "ramp-timeout", "cpuset",
+          "connect", "server-pid", "keep-free", "to-the-limit"})
+        if (vm.count(spawning) && !vm[spawning].defaulted())
+            throw tp::option_error(spawning,
+                                   "not with --pid: it inspects a process, it spawns nothing");
+    tp::LiveProcessConfig c;
+    c.pid = static_cast<pid_t>(
+        tp::require_range("pid", o.pid.value, 1, std::numeric_limits<pid_t>::max()));
+    if (vm.count("watch")) {
+        if (o.watch.value <= 0s) throw tp::option_error("watch", "must be longer than 0s");
+        c.watch = o.watch.value;
+    }
+    if (vm.count("interval")) {
+        if (o.interval.value < 10ms) throw tp::option_error("interval", "at least 10ms with --pid");
+        c.interval = o.interval.value;
+    } else if (c.watch) {
+        c.interval = std::min<std::chrono::nanoseconds>(c.interval, *c.watch);
+    }
+    if (!c.watch && vm.count("interval"))
+        throw tp::option_error("interval", "with --pid, only beside --watch");
+    return c;
 }
 
 tp::ThreadProbeConfig to_config(const Options& o, const tp::po::variables_map& vm) {
@@ -135,7 +164,9 @@ int run(int argc, char** argv) {
         ("ramp-timeout", po::value(&o.ramp_timeout)->value_name("DURATION"), with_default("give up on connections unanswered after this", tp::describe(o.ramp_timeout)).c_str())
         ("cpuset", po::value(&o.cpuset)->value_name("LIST"), "bind the connection threads to these PUs (hwloc list: 0-1,3)")
         ("connect", po::value(&o.connect)->value_name("HOST:PORT"), "use a running server instead of starting one")
-        ("server-pid", po::value(&o.server_pid)->value_name("PID"), "with --connect: sample that server's memory too");
+        ("server-pid", po::value(&o.server_pid)->value_name("PID"), "with --connect: sample that server's memory too")
+        ("pid", po::value(&o.pid)->value_name("PID"), "inspect this running process's threads instead (read from /proc only; no thread is spawned)")
+        ("watch", po::value(&o.watch)->value_name("DURATION"), "with --pid: sample it for this long, every --interval (default 1s)");
     // clang-format on
     tp::add_margin_options(options, o.margin);
     tp::add_output_options(options, o.output,
@@ -143,8 +174,23 @@ int run(int argc, char** argv) {
                            "write the samples as CSV");
     po::variables_map vm;
     if (const auto done = tp::parse_command_line(
-            "threadprobe", "[--threads N] [--stack SIZE] [options]", options, argc, argv, vm))
+            "threadprobe", "[--threads N] [--stack SIZE] [options] | --pid PID [--watch DURATION]",
+            options, argc, argv, vm))
         return *done;
+    if (vm.count("pid")) {
+        const tp::LiveProcessConfig live = live_config(o, vm);
+        tp::ResultOutputs outputs(o.output);
+        tp::StopSignal stop;
+        const tp::LiveProcessResult result = [&] {
+            const tp::TerminalProgress progress(o.output.quiet);
+            return tp::inspect_live_process(live, stop, progress.fn());
+        }();
+        outputs.write(tp::to_json(result), tp::to_table(result), tp::to_csv(result));
+        if (result.stacks.incomplete)
+            std::cerr << fmt::format("threadprobe: pid {}: incomplete: {}\n", live.pid,
+                                     result.stacks.incomplete_why);
+        return result.exit_code();
+    }
     const tp::ThreadProbeConfig config = to_config(o, vm);
 
     tp::ResultOutputs outputs(o.output);
