@@ -97,10 +97,28 @@ struct PageScan {
     std::uint64_t guard_top = 0;  // address just above the highest guard page
 };
 
+// A file under an open directory, whole: with 10,000 threads, opening task/TID/stat relative
+// to /proc/PID/task instead of from / saves resolving the same path prefix 20,000 times.
+std::optional<std::string> read_at(int dir_fd, const std::string& relative) {
+    const int fd = ::openat(dir_fd, relative.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    std::string out;
+    char buf[1024];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return out;
+}
+
+// `entries` is the caller's, reused from one stack to the next.
 std::optional<PageScan> scan_pages(int pagemap_fd, std::uint64_t start, std::uint64_t end,
-                                   std::uint64_t page) {
+                                   std::uint64_t page, std::vector<std::uint64_t>& entries) {
     const std::uint64_t pages = (end - start) / page;
-    std::vector<std::uint64_t> entries(pages);
+    entries.resize(pages);
     const auto bytes = static_cast<std::size_t>(pages * sizeof(std::uint64_t));
     const ssize_t got = ::pread(pagemap_fd, entries.data(), bytes,
                                 static_cast<off_t>(start / page * sizeof(std::uint64_t)));
@@ -194,6 +212,11 @@ StackInspection inspect_thread_stacks(const ProcFs& fs, pid_t pid) {
                                        (dir / "pagemap").string(), errno_text(errno)));
 
     // Every thread listed, then each one read: a thread that exits in between is counted.
+    const int task_dir = ::open((dir / "task").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (task_dir < 0) {
+        ::close(pagemap);
+        throw InspectError(fmt::format("pid {}: no such process", pid));
+    }
     std::vector<pid_t> tids;
     std::error_code ec;
     for (std::filesystem::directory_iterator it(dir / "task", ec), end; !ec && it != end;
@@ -205,23 +228,24 @@ StackInspection inspect_thread_stacks(const ProcFs& fs, pid_t pid) {
     }
     std::sort(tids.begin(), tids.end());
     for (const pid_t tid : tids) {
-        const auto task = dir / "task" / std::to_string(tid);
+        const std::string task = std::to_string(tid);
         ThreadStack t;
         t.tid = tid;
         t.main = tid == pid;
-        const auto task_stat = read_small_file(task / "stat");
+        const auto task_stat = read_at(task_dir, task + "/stat");
         if (!task_stat || !read_task_stat(*task_stat, t.name, t.state)) {
             ++out.vanished;
             continue;
         }
         for (int i = 0; i < kSyscallReads && !t.stack_pointer; ++i) {
-            const auto syscall = read_small_file(task / "syscall");
+            const auto syscall = read_at(task_dir, task + "/syscall");
             if (!syscall) break;
             t.stack_pointer = stack_pointer_of(*syscall);
             if (!t.stack_pointer) std::this_thread::yield();
         }
         out.threads.push_back(t);
     }
+    ::close(task_dir);
 
     // Which mapping holds each thread's stack; threads sharing one (stacks merged where no
     // guard mapping separates them) split it by stride.
@@ -241,10 +265,13 @@ StackInspection inspect_thread_stacks(const ProcFs& fs, pid_t pid) {
             t.located_by = "not located: running, no stack pointer to read";
             continue;
         }
-        const auto it = std::find_if(maps.begin(), maps.end(), [&](const Mapping& m) {
-            return m.start <= *t.stack_pointer && *t.stack_pointer < m.end;
-        });
-        if (it == maps.end()) {
+        // /proc/PID/maps is in address order: the mapping holding an address is found by
+        // halving, which matters with 10,000 threads and twice as many mappings.
+        auto it = std::upper_bound(
+            maps.begin(), maps.end(), *t.stack_pointer,
+            [](std::uint64_t address, const Mapping& m) { return address < m.start; });
+        if (it != maps.begin()) --it;
+        if (it == maps.end() || !(it->start <= *t.stack_pointer && *t.stack_pointer < it->end)) {
             t.located_by = "not located: its stack pointer is in no mapping";
             continue;
         }
@@ -273,9 +300,10 @@ StackInspection inspect_thread_stacks(const ProcFs& fs, pid_t pid) {
         }
     }
 
+    std::vector<std::uint64_t> entries;
     for (auto& t : out.threads) {
         if (!t.located()) continue;
-        const auto scan = scan_pages(pagemap, t.start, t.end, out.page_bytes);
+        const auto scan = scan_pages(pagemap, t.start, t.end, out.page_bytes, entries);
         if (!scan) {
             out.incomplete = true;
             out.incomplete_why = fmt::format(
