@@ -20,6 +20,9 @@ constexpr double kEpollKibGoal = 2.0;
 // within 1000 tasks of the shared ceiling.
 constexpr double kForecastGoalS = 1.0;
 constexpr double kLeastTasksFreeGoal = 1000;
+// threadprobe --pid on 10,000 threads no slower than pmap -X; --watch under 1% of a core.
+constexpr double kInspectGoal = 1.0;
+constexpr double kWatchGoalPercent = 1.0;
 
 std::optional<double> rate_ratio(const BenchResult& r, const std::string& model) {
     if (!r.rate || !r.rate->model_ratio.count(model) || r.rate->model_ratio.at(model).empty())
@@ -59,6 +62,14 @@ std::vector<Goal> goals(const BenchResult& r) {
             out.push_back({"search_least_tasks_free",
                            static_cast<double>(*r.forecast->least_tasks_free), Direction::at_least,
                            kLeastTasksFreeGoal});
+    }
+    if (r.inspect) {
+        if (!r.inspect->ratio.empty())
+            out.push_back(
+                {"inspect_vs_pmap", r.inspect->ratio.median(), Direction::at_most, kInspectGoal});
+        if (r.inspect->watch_cpu_percent)
+            out.push_back({"watch_cpu_percent_of_core", *r.inspect->watch_cpu_percent,
+                           Direction::at_most, kWatchGoalPercent});
     }
     return out;
 }
@@ -113,7 +124,8 @@ json to_json(const BenchResult& r) {
             {"goals", goal_list},
             {"spawn", r.spawn ? to_json(*r.spawn) : json(nullptr)},
             {"rate", r.rate ? to_json(*r.rate) : json(nullptr)},
-            {"forecast", r.forecast ? to_json(*r.forecast) : json(nullptr)}};
+            {"forecast", r.forecast ? to_json(*r.forecast) : json(nullptr)},
+            {"inspect", r.inspect ? to_json(*r.inspect) : json(nullptr)}};
 }
 
 std::string to_table(const BenchResult& r) {
@@ -197,6 +209,20 @@ std::string to_table(const BenchResult& r) {
         if (f.least_tasks_free)
             out += fmt::format("  the search left at least {} tasks free under the ceiling  {}\n",
                                *f.least_tasks_free, verdict("search_least_tasks_free"));
+    }
+    if (r.inspect) {
+        const auto& i = *r.inspect;
+        if (!i.ratio.empty())
+            out +=
+                fmt::format("\n{:<34} {:>12.3f} s {:>12.3f} s {:>8.2f}  {}\n",
+                            fmt::format("threadprobe --pid, {} thr", i.threads), i.probe_s.median(),
+                            i.pmap_s.median(), i.ratio.median(), verdict("inspect_vs_pmap"));
+        else
+            out += "\nthreadprobe --pid: pmap not found, nothing to compare with\n";
+        out += "  against pmap -X on the same process (the bare column)\n";
+        if (i.watch_cpu_percent)
+            out += fmt::format("  --watch at 1 s intervals: {:.2f}% of one core  {}\n",
+                               *i.watch_cpu_percent, verdict("watch_cpu_percent_of_core"));
     }
     const auto missed =
         std::count_if(goal_list.begin(), goal_list.end(), [](const Goal& g) { return !g.met(); });

@@ -8,6 +8,7 @@
 
 #include "context.hpp"
 #include "forecast_bench.hpp"
+#include "inspect_bench.hpp"
 #include "machine_load.hpp"
 #include "rate_bench.hpp"
 #include "scale_bench.hpp"
@@ -28,6 +29,7 @@ struct BenchResult {
     std::optional<RateResult> rate;
     std::optional<ScaleResult> scale;
     std::optional<ForecastResult> forecast;
+    std::optional<InspectResult> inspect;
 };
 
 // The goals of issue 7, with the figures this run measured; only those it measured.

@@ -21,7 +21,7 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-const std::set<std::string> kParts = {"spawn", "rate", "scale", "forecast"};
+const std::set<std::string> kParts = {"spawn", "rate", "scale", "forecast", "inspect"};
 
 struct Options {
     std::string out;
@@ -30,7 +30,7 @@ struct Options {
     tp::Count threads{10000};
     tp::StackSize stack{65536};
     tp::Duration rate_duration{2s};
-    std::string only = "spawn,rate,scale,forecast";
+    std::string only = "spawn,rate,scale,forecast,inspect";
     std::string scratch;
 };
 
@@ -39,8 +39,8 @@ std::set<std::string> parse_parts(const std::string& text) {
     std::stringstream in(text);
     for (std::string part; std::getline(in, part, ',');) {
         if (!kParts.count(part))
-            throw tp::UsageError(
-                fmt::format("option '--only': '{}' is not spawn, rate, scale or forecast", part));
+            throw tp::UsageError(fmt::format(
+                "option '--only': '{}' is not spawn, rate, scale, forecast or inspect", part));
         parts.insert(part);
     }
     if (parts.empty()) throw tp::UsageError("option '--only': name at least one part");
@@ -59,7 +59,7 @@ int run(int argc, char** argv) {
         ("threads,n", po::value(&o.threads)->value_name("N"), "connection threads in the spawn figure (default 10000)")
         ("stack,s", po::value(&o.stack)->value_name("SIZE"), "their stack, and the threads model's in the scale figure (default 64k)")
         ("rate-duration", po::value(&o.rate_duration)->value_name("DURATION"), "each request-rate run (default 2s)")
-        ("only", po::value(&o.only)->value_name("PARTS"), "some of spawn,rate,scale,forecast (default all)")
+        ("only", po::value(&o.only)->value_name("PARTS"), "some of spawn,rate,scale,forecast,inspect (default all)")
         ("scratch", po::value(&o.scratch)->value_name("DIR"), "each run's own results files (default: bench-scratch beside bin/)");
     // clang-format on
     po::variables_map vm;
@@ -117,6 +117,12 @@ int run(int argc, char** argv) {
         tp::bench::ForecastConfig config;
         config.repetitions = vm.count("repetitions") ? repetitions : 3u;
         result.forecast = tp::bench::run_forecast_bench(config, env);
+    }
+    if (parts.count("inspect")) {
+        tp::bench::InspectConfig config;
+        config.repetitions = vm.count("repetitions") ? repetitions : 3u;
+        if (o.quick) config.connections = 2000;
+        result.inspect = tp::bench::run_inspect_bench(config, env);
     }
 
     result.elapsed_s =

@@ -178,7 +178,8 @@ nlohmann::json to_json(const ThreadStack& t) {
         {"stack_high_water_kib", t.high_water_kib}};
 }
 
-StackInspection inspect_thread_stacks(const ProcFs& fs, pid_t pid) {
+StackInspection inspect_thread_stacks(const ProcFs& fs, pid_t pid,
+                                      const StackInspection* previous) {
     StackInspection out;
     out.pid = pid;
     const auto dir = fs.paths().proc / std::to_string(pid);
@@ -227,7 +228,16 @@ StackInspection inspect_thread_stacks(const ProcFs& fs, pid_t pid) {
             tids.push_back(tid);
     }
     std::sort(tids.begin(), tids.end());
+    // A thread already located keeps its stack: only its pages are read again.
+    std::map<pid_t, const ThreadStack*> known;
+    if (previous)
+        for (const auto& t : previous->threads)
+            if (t.located() && !t.main) known[t.tid] = &t;
     for (const pid_t tid : tids) {
+        if (const auto it = known.find(tid); it != known.end()) {
+            out.threads.push_back(*it->second);
+            continue;
+        }
         const std::string task = std::to_string(tid);
         ThreadStack t;
         t.tid = tid;
@@ -251,6 +261,7 @@ StackInspection inspect_thread_stacks(const ProcFs& fs, pid_t pid) {
     // guard mapping separates them) split it by stride.
     std::map<std::size_t, std::vector<ThreadStack*>> by_mapping;
     for (auto& t : out.threads) {
+        if (t.located()) continue;  // known from the previous inspection
         if (t.main) {
             const auto it = std::find_if(maps.begin(), maps.end(),
                                          [](const Mapping& m) { return m.path == "[stack]"; });

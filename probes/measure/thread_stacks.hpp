@@ -68,7 +68,10 @@ struct StackInspection {
 };
 
 // Throws InspectError for a process that is gone, a zombie, a kernel thread (no user stacks),
-// or one whose maps or pagemap the caller may not read.
-StackInspection inspect_thread_stacks(const ProcFs& fs, pid_t pid);
+// or one whose maps or pagemap the caller may not read. Given the `previous` inspection of the
+// same process (--watch), threads it located keep their stacks and names, and only their pages
+// are read again: 10,000 threads cost 10,000 pagemap reads a sample, not 30,000 file reads.
+StackInspection inspect_thread_stacks(const ProcFs& fs, pid_t pid,
+                                      const StackInspection* previous = nullptr);
 
 }  // namespace tp

@@ -121,7 +121,7 @@ LiveProcessResult inspect_live_process(const LiveProcessConfig& config, StopSign
                 break;
             StackInspection now;
             try {
-                now = inspect_thread_stacks(fs, config.pid);
+                now = inspect_thread_stacks(fs, config.pid, &r.stacks);
             } catch (const InspectError& e) {
                 // Gone mid-watch: what was read before is kept.
                 r.stacks.incomplete = true;
