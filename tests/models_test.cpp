@@ -25,6 +25,7 @@
 #include "request_clients.hpp"
 #include "run_program.hpp"
 #include "sanitized.hpp"
+#include "statistics.hpp"
 #include "test_client.hpp"
 
 namespace {
@@ -240,23 +241,32 @@ TEST_CASE("threshold computes small n inline: no worker is needed for them", "[m
 
 TEST_CASE("gil: two CPU-bound clients each take about twice as long, threads do not",
           "[models][timing]") {
-    // fib(39): a fifth of a second or so here alone; medians of a few requests each.
-    constexpr unsigned kN = 39;
+    // fib(40): about 85 ms here alone, long enough for the scheduler to have spread two
+    // computing threads over two cores; medians of a few requests each. This 2-core VM is
+    // shared: one try can land on a busy moment (a gil "alone" of 244 ms against 135 ms
+    // typical was seen), so the figures are taken over three tries.
+    constexpr unsigned kN = 40;
     constexpr int kRequests = 5;
-    const Latencies gil = perf1("gil", kN, kRequests);
-    INFO("gil: alone " << gil.alone << " ms, two clients " << gil.two << " ms");
+    constexpr int kTries = 3;
     const bool check_timings = timings_are_the_programs();
-    if (check_timings) CHECK(gil.two / gil.alone >= 1.5);
+    std::vector<double> gil_ratios;
+    for (int attempt = 0; attempt < kTries; ++attempt) {
+        const Latencies gil = perf1("gil", kN, kRequests);
+        UNSCOPED_INFO("gil: alone " << gil.alone << " ms, two clients " << gil.two << " ms");
+        gil_ratios.push_back(gil.two / gil.alone);
+    }
+    // The lock serialises the two: the typical try, not a lucky or unlucky one, shows it.
+    if (check_timings) CHECK(tp::median(gil_ratios) >= 1.5);
     if (std::thread::hardware_concurrency() < 2) {
         WARN("one CPU: threads cannot run two fibs at once either; that half is skipped");
         return;
     }
     // Native threads should stay near 1x; the margin is for a noisy machine (another build on
     // the same two cores measured 1.42). A GIL's 2x stays well outside it. Other work on the
-    // machine only ever slows the two clients down, so the best of up to three tries is what
-    // the model can do: a GIL could not reach it in any of them.
+    // machine, or two threads woken onto one core, only ever slow the two clients down, so the
+    // best of up to three tries is what the model can do: a GIL could not reach it in any.
     double best = 0;
-    for (int attempt = 0; attempt < 3 && (attempt == 0 || best >= 1.5); ++attempt) {
+    for (int attempt = 0; attempt < kTries && (attempt == 0 || best >= 1.5); ++attempt) {
         const Latencies threads = perf1("threads", kN, kRequests);
         UNSCOPED_INFO("threads: alone " << threads.alone << " ms, two clients " << threads.two
                                         << " ms");
