@@ -20,6 +20,8 @@ using namespace std::chrono_literals;
 // Threads spawned between two looks at the stop signal, the server, the memory floor and the
 // clock: at 8 MiB stacks and ~30 KiB of real memory each, a few MiB, well inside any floor.
 constexpr std::uint64_t kBatch = 64;
+// The most tasks one batch can add to the machine: its threads and a local server's, one each.
+constexpr std::uint64_t kTasksPerBatch = 2 * kBatch;
 
 constexpr std::array<std::pair<RampStop, const char*>, 12> kLabels{{
     {RampStop::target_reached, "max reached"},
@@ -110,18 +112,21 @@ void ConnectionRamp::publish_connections() const {
 std::optional<RampStop> ConnectionRamp::check_batch(StopSignal& stop,
                                                     const std::function<bool()>& server_alive,
                                                     std::optional<std::uint64_t> floor_kib) const {
-    if (floor_kib) {
-        // A reading that fails leaves the floor unchecked for one batch, not the ramp ended.
-        if (const auto memory = fs_.system(); memory && memory->mem_available_kib < *floor_kib)
-            return RampStop::memory_floor;
+    // One /proc/meminfo read for both the floor and, in mode 2, the commit margin. A reading
+    // that fails leaves them unchecked for one batch, not the ramp ended.
+    if (floor_kib || config_.margin.max_committed_kib) {
+        if (const auto memory = fs_.system()) {
+            if (floor_kib && memory->mem_available_kib < *floor_kib) return RampStop::memory_floor;
+            if (config_.margin.max_committed_kib &&
+                memory->committed_as_kib >= *config_.margin.max_committed_kib)
+                return RampStop::safety_margin;
+        }
     }
+    // The next batch must fit under the margin, not start below it: a batch adds up to kBatch
+    // threads here and as many at a local server's end of their connections.
     if (config_.margin.max_tasks) {
-        if (const auto tasks = fs_.tasks(); tasks && *tasks >= *config_.margin.max_tasks)
-            return RampStop::safety_margin;
-    }
-    if (config_.margin.max_committed_kib) {
-        if (const auto memory = fs_.system();
-            memory && memory->committed_as_kib >= *config_.margin.max_committed_kib)
+        if (const auto tasks = fs_.tasks();
+            tasks && *tasks + kTasksPerBatch > *config_.margin.max_tasks)
             return RampStop::safety_margin;
     }
     if (stop.requested()) return RampStop::interrupted;
