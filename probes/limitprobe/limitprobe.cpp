@@ -34,16 +34,6 @@ std::string kib_or_not_measured(const std::optional<double>& kib) {
     return kib ? format_kib(*kib) : "not measured";
 }
 
-// What one more thread added, on average; nullopt where a reading is missing or no thread was
-// added, so that nothing stands in for a figure that was not measured.
-std::optional<double> per_thread(const std::optional<ProcessMemory>& before,
-                                 const std::optional<ProcessMemory>& after,
-                                 std::uint64_t ProcessMemory::*field) {
-    if (!before || !after || after->threads <= before->threads) return std::nullopt;
-    return (static_cast<double>((*after).*field) - static_cast<double>((*before).*field)) /
-           static_cast<double>(after->threads - before->threads);
-}
-
 // The attempt itself, in the child: spawn until something says no, then describe it.
 LimitProbeRow attempt(const LimitProbeConfig& config, std::optional<std::uint64_t> stack,
                       const std::optional<Endpoint>& server, std::optional<pid_t> server_pid,
@@ -80,11 +70,15 @@ LimitProbeRow attempt(const LimitProbeConfig& config, std::optional<std::uint64_
     row.elapsed_s = result.spawn_s;
     row.threads_reached = ramp.threads().connected();
     const CostSnapshot after = take_cost_snapshot(fs, self);
-    row.vsz_per_thread_kib = per_thread(before.process, after.process, &ProcessMemory::vsz_kib);
-    row.rss_per_thread_kib = per_thread(before.process, after.process, &ProcessMemory::rss_kib);
+    // What one more thread added, on average; not measured where a reading is missing or no
+    // thread was added, so that nothing stands in for a figure that was not measured.
+    ThreadCostSample cost = cost_between(before, after);
+    if (cost.threads > 0) {
+        row.vsz_per_thread_kib = cost.vsz_kib;
+        row.rss_per_thread_kib = cost.rss_kib;
+    }
     if (row.stopped_by == RampStop::safety_margin && after.process) {
         // The rest of the way, priced at what the threads made so far cost.
-        ThreadCostSample cost = cost_between(before, after);
         cost.stack_bytes = row.stack_bytes;
         cost.default_stack = row.default_stack;
         cost.holds_connection = config.connections;
