@@ -35,18 +35,15 @@ std::optional<std::uint64_t> field(std::string_view text, std::string_view key) 
     return std::nullopt;
 }
 
-}  // namespace
-
-std::optional<std::string> read_small_file(const std::filesystem::path& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return std::nullopt;
+// All of an open file, then closed; std::nullopt on a read error (a process that exits while
+// it is read gives ESRCH: the same as absent).
+std::optional<std::string> read_and_close(int fd) {
     std::string out;
     char buf[8192];
     for (;;) {
         const ssize_t n = ::read(fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
-            // A process that exits while we read gives ESRCH: the same as absent.
             ::close(fd);
             return std::nullopt;
         }
@@ -55,6 +52,20 @@ std::optional<std::string> read_small_file(const std::filesystem::path& path) {
     }
     ::close(fd);
     return out;
+}
+
+}  // namespace
+
+std::optional<std::string> read_small_file(const std::filesystem::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    return read_and_close(fd);
+}
+
+std::optional<std::string> read_small_file_at(int dir_fd, const std::string& relative) {
+    const int fd = ::openat(dir_fd, relative.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    return read_and_close(fd);
 }
 
 std::optional<std::uint64_t> read_number_file(const std::filesystem::path& path) {

@@ -97,23 +97,6 @@ struct PageScan {
     std::uint64_t guard_top = 0;  // address just above the highest guard page
 };
 
-// A file under an open directory, whole: with 10,000 threads, opening task/TID/stat relative
-// to /proc/PID/task instead of from / saves resolving the same path prefix 20,000 times.
-std::optional<std::string> read_at(int dir_fd, const std::string& relative) {
-    const int fd = ::openat(dir_fd, relative.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return std::nullopt;
-    std::string out;
-    char buf[1024];
-    for (;;) {
-        const ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        out.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(fd);
-    return out;
-}
-
 // `entries` is the caller's, reused from one stack to the next.
 std::optional<PageScan> scan_pages(int pagemap_fd, std::uint64_t start, std::uint64_t end,
                                    std::uint64_t page, std::vector<std::uint64_t>& entries) {
@@ -242,13 +225,13 @@ StackInspection inspect_thread_stacks(const ProcFs& fs, pid_t pid,
         ThreadStack t;
         t.tid = tid;
         t.main = tid == pid;
-        const auto task_stat = read_at(task_dir, task + "/stat");
+        const auto task_stat = read_small_file_at(task_dir, task + "/stat");
         if (!task_stat || !read_task_stat(*task_stat, t.name, t.state)) {
             ++out.vanished;
             continue;
         }
         for (int i = 0; i < kSyscallReads && !t.stack_pointer; ++i) {
-            const auto syscall = read_at(task_dir, task + "/syscall");
+            const auto syscall = read_small_file_at(task_dir, task + "/syscall");
             if (!syscall) break;
             t.stack_pointer = stack_pointer_of(*syscall);
             if (!t.stack_pointer) std::this_thread::yield();
