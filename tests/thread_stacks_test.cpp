@@ -105,3 +105,52 @@ TEST_CASE("a zombie, a kernel thread and a missing process are one line each", "
     CHECK_THROWS_WITH(tp::inspect_thread_stacks(fs, 8), Catch::Contains("kernel thread"));
     CHECK_THROWS_WITH(tp::inspect_thread_stacks(fs, 9), Catch::Contains("no such process"));
 }
+
+TEST_CASE("a thread running at every read gets the one stack no blocked thread claims",
+          "[thread_stacks]") {
+    if (::sysconf(_SC_PAGESIZE) != static_cast<long>(kPage)) {
+        WARN("skipped: the fixture is laid out in 4 KiB pages");
+        return;
+    }
+    tp::test::TempTree tree;
+    tree.write("proc/4300/stat", "4300 (app) S 1 4300 4300 0 -1\n");
+    // glibc's layout: each 64 KiB stack above its own 4 KiB PROT_NONE guard; a malloc arena
+    // (read-write below its PROT_NONE reserve) that must not be taken for a stack.
+    tree.write("proc/4300/maps",
+               "00100000-00101000 r-xp 00000000 08:01 12 /usr/bin/app\n"
+               "00200000-00201000 ---p 00000000 00:00 0 \n"
+               "00201000-00211000 rw-p 00000000 00:00 0 \n"
+               "00211000-00212000 ---p 00000000 00:00 0 \n"
+               "00212000-00222000 rw-p 00000000 00:00 0 \n"
+               "00400000-00410000 rw-p 00000000 00:00 0 \n"
+               "00410000-00500000 ---p 00000000 00:00 0 \n"
+               "00600000-00601000 rw-p 00000000 00:00 0 [stack]\n");
+    // Each stack's top pages resident: one of the waiter's, three of the spinner's.
+    tree.write("proc/4300/pagemap", pagemap(0x601, {{0x210, kPresent},
+                                                    {0x221, kPresent},
+                                                    {0x220, kPresent},
+                                                    {0x21f, kPresent},
+                                                    {0x600, kPresent}}));
+    tree.write("proc/4300/task/4300/stat", "4300 (app) S 1\n");
+    tree.write("proc/4300/task/4300/syscall", "-1 0x600800 0x100100\n");
+    tree.write("proc/4300/task/4301/stat", "4301 (waiter) S 1\n");
+    tree.write("proc/4300/task/4301/syscall", "202 0x1 0x2 0x3 0x4 0x5 0x6 0x210800 0x100200\n");
+    tree.write("proc/4300/task/4302/stat", "4302 (spinner) R 1\n");
+    tree.write("proc/4300/task/4302/syscall", "running\n");
+
+    const auto s =
+        tp::inspect_thread_stacks(tp::ProcFs({tree.root() / "proc", tree.root() / "sys"}), 4300);
+    REQUIRE(s.threads.size() == 3);
+    const auto& waiter = thread(s, 4301);
+    CHECK(waiter.located_by == "stack pointer (syscall)");
+    CHECK(waiter.start == 0x201000);
+    const auto& spinner = thread(s, 4302);
+    REQUIRE(spinner.located());
+    CHECK_THAT(spinner.located_by, Catch::StartsWith("mapping layout"));
+    CHECK(spinner.start == 0x212000);  // not the arena at 0x400000
+    CHECK(spinner.guard == "PROT_NONE mapping below");
+    CHECK(spinner.guard_kib == 4);
+    CHECK(spinner.reserved_kib == 64);
+    CHECK(spinner.resident_kib == 12);
+    CHECK(spinner.high_water_kib == 12);
+}

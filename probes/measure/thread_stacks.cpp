@@ -122,6 +122,66 @@ std::optional<PageScan> scan_pages(int pagemap_fd, std::uint64_t start, std::uin
     return scan;
 }
 
+// glibc's layout of a thread stack: an anonymous read-write mapping with its PROT_NONE guard
+// directly below (a malloc arena is the other way up: its reserve lies above it).
+bool stack_shaped(const std::vector<Mapping>& maps, std::size_t i) {
+    return i > 0 && maps[i].perms == "rw-p" && maps[i].path.empty() &&
+           maps[i - 1].perms == "---p" && maps[i - 1].end == maps[i].start;
+}
+
+// Threads running at every read of their syscall file have no stack pointer. The stack-shaped
+// mappings no located thread claims are theirs when there are exactly as many of them (of the
+// located threads' stack size, where any was located): the totals are then exact, though
+// which of several is whose is a guess, said so. More unclaimed stacks than running threads
+// (glibc caches the stacks of exited threads) leave them unlocated, with the counts.
+void locate_by_layout(const std::vector<Mapping>& maps, std::vector<ThreadStack>& threads) {
+    std::vector<ThreadStack*> running;
+    std::vector<std::uint64_t> claimed_starts, sizes;
+    for (auto& t : threads) {
+        if (!t.located() && !t.main && !t.stack_pointer) running.push_back(&t);
+        if (t.located() && !t.main) {
+            claimed_starts.push_back(t.start);
+            sizes.push_back(t.end - t.start);
+        }
+    }
+    if (running.empty()) return;
+    std::vector<std::size_t> unclaimed;
+    for (std::size_t i = 0; i < maps.size(); ++i) {
+        if (!stack_shaped(maps, i)) continue;
+        const Mapping& m = maps[i];
+        const bool claimed =
+            std::any_of(claimed_starts.begin(), claimed_starts.end(),
+                        [&](std::uint64_t s) { return m.start <= s && s < m.end; });
+        const bool sized =
+            sizes.empty() || std::find(sizes.begin(), sizes.end(), m.end - m.start) != sizes.end();
+        if (!claimed && sized) unclaimed.push_back(i);
+    }
+    if (unclaimed.size() != running.size()) {
+        for (ThreadStack* t : running)
+            t->located_by = fmt::format(
+                "not located: running at every read; {} unclaimed stack mappings for {} "
+                "running threads",
+                unclaimed.size(), running.size());
+        return;
+    }
+    // Newer threads get lower stacks from mmap: the highest unclaimed stack to the lowest tid.
+    std::reverse(unclaimed.begin(), unclaimed.end());
+    for (std::size_t k = 0; k < running.size(); ++k) {
+        ThreadStack& t = *running[k];
+        const std::size_t i = unclaimed[k];
+        t.start = maps[i].start;
+        t.end = maps[i].end;
+        t.guard = "PROT_NONE mapping below";
+        t.guard_kib = maps[i - 1].kib();
+        t.located_by = running.size() == 1
+                           ? "mapping layout: running; the one stack no blocked thread claims"
+                           : fmt::format(
+                                 "mapping layout: running; one of {} stacks no blocked thread "
+                                 "claims (which is whose is a guess, the totals are exact)",
+                                 running.size());
+    }
+}
+
 }  // namespace
 
 std::vector<Mapping> parse_mappings(const std::string& text) {
@@ -256,7 +316,7 @@ StackInspection inspect_thread_stacks(const ProcFs& fs, pid_t pid,
             }
         }
         if (!t.stack_pointer) {
-            t.located_by = "not located: running, no stack pointer to read";
+            t.located_by = "not located: running, no stack pointer to read";  // see below
             continue;
         }
         // /proc/PID/maps is in address order: the mapping holding an address is found by
@@ -293,6 +353,8 @@ StackInspection inspect_thread_stacks(const ProcFs& fs, pid_t pid,
             }
         }
     }
+
+    locate_by_layout(maps, out.threads);
 
     std::vector<std::uint64_t> entries;
     for (auto& t : out.threads) {

@@ -42,7 +42,8 @@ struct ThreadStack {
     bool main = false;
     std::optional<std::uint64_t> stack_pointer;
     // "stack pointer (syscall)", "stack pointer, mapping split by stride", "[stack]" (the main
-    // thread), or "not located: ..." with why.
+    // thread), "mapping layout: running; ..." (a thread never seen blocked, given the stack
+    // no other thread claims), or "not located: ..." with why.
     std::string located_by;
     std::uint64_t start = 0, end = 0;  // the thread's own stack, guard excluded
     std::uint64_t reserved_kib = 0;
