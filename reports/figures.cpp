@@ -275,6 +275,37 @@ Figure forecast_headroom(const std::vector<StackForecastRow>& forecast) {
     return f;
 }
 
+// Each live server's stack high-water marks as a cumulative distribution: how many of its
+// threads have never gone deeper than x.
+Figure live_high_water(const std::vector<LiveInspection>& live) {
+    std::string data, plots;
+    for (std::size_t i = 0; i < live.size(); ++i) {
+        const auto& marks = live[i].high_water_kib;
+        std::string rows;
+        for (std::size_t k = 0; k < marks.size(); ++k)
+            rows +=
+                fmt::format("{:.0f} {:.4f}\n", std::max(marks[k], 1.0),
+                            100.0 * static_cast<double>(k + 1) / static_cast<double>(marks.size()));
+        data += datablock(fmt::format("marks{}", i), rows.empty() ? "1 0\n" : rows);
+        plots += fmt::format("{}$marks{} using 1:2 with steps lw 2 title {}", i ? ", " : "", i,
+                             quoted(live[i].name.substr(5)));
+    }
+    Figure f;
+    f.name = "live-high-water";
+    f.title = "How deep a live server's threads have ever gone";
+    f.caption =
+        "threadprobe --pid on each server while it held its connections: the share of its "
+        "threads whose deepest resident stack page (the high-water mark, from /proc/PID/pagemap) "
+        "is at most x. A stack size needs to cover the right edge, with room to spare.";
+    f.script = data +
+               "set logscale x 2\nset grid\nset key bottom right noenhanced\n"
+               "set xlabel 'stack high-water mark, KiB'\nset ylabel '% of threads'\n"
+               "set yrange [0:100]\n"
+               "plot " +
+               plots + "\n";
+    return f;
+}
+
 }  // namespace
 
 std::vector<Figure> plan_figures(const Results& r) {
@@ -284,6 +315,8 @@ std::vector<Figure> plan_figures(const Results& r) {
     // Results from before the forecast have none to draw.
     if (const auto forecast = read_forecast(r, "limitprobe"); !forecast.empty())
         figures.push_back(forecast_headroom(forecast));
+    if (const auto live = read_live_inspections(r); !live.empty())
+        figures.push_back(live_high_water(live));
     return figures;
 }
 

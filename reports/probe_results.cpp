@@ -238,4 +238,44 @@ std::vector<StackForecastRow> read_forecast(const Results& r, const std::string&
     return out;
 }
 
+std::vector<LiveInspection> read_live_inspections(const Results& r) {
+    std::vector<LiveInspection> out;
+    for (const auto& name : r.names_starting_with("live-")) {
+        LiveInspection l;
+        l.name = name;
+        l.process = r.text(name, "/process/name");
+        l.threads = r.number(name, "/process/threads");
+        l.vsz_kib = r.number(name, "/process/vsz_kib");
+        l.rss_kib = r.number(name, "/process/rss_kib");
+        l.page_tables_kib = r.number(name, "/process/page_tables_kib");
+        l.stacks_reserved_kib = r.number(name, "/process/stacks_reserved_kib");
+        l.stacks_resident_kib = r.number(name, "/process/stacks_resident_kib");
+        l.kernel_stack_kib_per_thread = r.number(name, "/process/kernel_stack_kib_per_thread");
+        l.kernel_stacks_kib = r.number(name, "/process/kernel_stacks_kib");
+        l.other_resident_kib = r.number(name, "/process/other_resident_kib");
+        if (!r.at(name, "/high_water").is_null()) {
+            l.high_water_min_kib = r.number(name, "/high_water/min_kib");
+            l.high_water_p50_kib = r.number(name, "/high_water/p50_kib");
+            l.high_water_p90_kib = r.number(name, "/high_water/p90_kib");
+            l.high_water_max_kib = r.number(name, "/high_water/max_kib");
+            l.reserved_p50_kib = r.number(name, "/high_water/reserved_p50_kib");
+            l.suggested_stack_kib = r.number(name, "/high_water/suggested_stack_kib");
+            for (const auto& n : r.at(name, "/high_water/names_at_max"))
+                l.names_at_max.push_back(n.get<std::string>());
+        }
+        const auto& threads = r.at(name, "/threads");
+        for (std::size_t i = 0; i < threads.size(); ++i) {
+            const std::string at = fmt::format("/threads/{}", i);
+            // The same threads the high-water summary counts.
+            if (r.flag(name, at + "/main") || r.at(name, at + "/mapping").is_null()) continue;
+            l.high_water_kib.push_back(r.number(name, at + "/stack_high_water_kib"));
+        }
+        std::sort(l.high_water_kib.begin(), l.high_water_kib.end());
+        l.forecast_threads = r.number_or_null(name, "/forecast/threads");
+        l.forecast_binding_limit = r.text(name, "/forecast/binding_limit");
+        out.push_back(std::move(l));
+    }
+    return out;
+}
+
 }  // namespace tp::report

@@ -145,4 +145,24 @@ struct StackForecastRow {
 // Empty for results from before the forecast.
 std::vector<StackForecastRow> read_forecast(const Results& results, const std::string& name);
 
+// A live server inspected by `threadprobe --pid` while it held connections: where its
+// memory goes and how deep its threads' stacks have ever gone.
+struct LiveInspection {
+    std::string name;     // the result file, without .json
+    std::string process;  // comm
+    double threads = 0;
+    double vsz_kib = 0, rss_kib = 0, page_tables_kib = 0;
+    double stacks_reserved_kib = 0, stacks_resident_kib = 0;
+    double kernel_stack_kib_per_thread = 0, kernel_stacks_kib = 0, other_resident_kib = 0;
+    // Of its threads with a located stack (the main thread aside); absent when none was.
+    std::optional<double> high_water_min_kib, high_water_p50_kib, high_water_p90_kib,
+        high_water_max_kib, reserved_p50_kib, suggested_stack_kib;
+    std::vector<std::string> names_at_max;
+    std::vector<double> high_water_kib;  // every such thread's, ascending
+    std::optional<double> forecast_threads;
+    std::string forecast_binding_limit;
+};
+// Every "live-*" result, by name; empty where scripts/reproduce ran none.
+std::vector<LiveInspection> read_live_inspections(const Results& results);
+
 }  // namespace tp::report

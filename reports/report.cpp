@@ -159,6 +159,55 @@ Table scale_table(const Results& r) {
     return t;
 }
 
+std::string mib(double kib_value) {
+    return fmt::format("{:.1f}", kib_value / 1024);
+}
+
+// Where each inspected server's memory goes: its threads' stacks, the kernel's stacks for
+// them, page tables, and everything else resident.
+Table live_memory_table(const std::vector<LiveInspection>& live) {
+    Table t;
+    t.header = {"server",
+                "threads",
+                "VSZ MiB",
+                "RSS MiB",
+                "stacks reserved MiB",
+                "stacks resident MiB",
+                "kernel stacks MiB",
+                "page tables MiB",
+                "other resident MiB"};
+    t.numeric = {false, true, true, true, true, true, true, true, true};
+    for (const auto& l : live)
+        t.rows.push_back(
+            {fmt::format("{} ({})", l.name.substr(5), l.process), fmt::format("{:.0f}", l.threads),
+             mib(l.vsz_kib), mib(l.rss_kib), mib(l.stacks_reserved_kib), mib(l.stacks_resident_kib),
+             mib(l.kernel_stacks_kib), mib(l.page_tables_kib), mib(l.other_resident_kib)});
+    return t;
+}
+
+Table live_high_water_table(const std::vector<LiveInspection>& live) {
+    Table t;
+    t.header = {
+        "server",  "stacks located",    "high-water min KiB",  "p50 KiB",     "p90 KiB", "max KiB",
+        "deepest", "each reserves KiB", "suggested stack KiB", "more threads"};
+    t.numeric = {false, true, true, true, true, true, false, true, true, false};
+    for (const auto& l : live) {
+        const std::string more = !l.forecast_threads
+                                     ? "-"
+                                     : fmt::format("{:.0f} ({})", *l.forecast_threads - l.threads,
+                                                   l.forecast_binding_limit);
+        t.rows.push_back({l.name.substr(5), std::to_string(l.high_water_kib.size()),
+                          optional_figure(l.high_water_min_kib, "{:.0f}"),
+                          optional_figure(l.high_water_p50_kib, "{:.0f}"),
+                          optional_figure(l.high_water_p90_kib, "{:.0f}"),
+                          optional_figure(l.high_water_max_kib, "{:.0f}"),
+                          fmt::format("{}", fmt::join(l.names_at_max, ", ")),
+                          optional_figure(l.reserved_p50_kib, "{:.0f}"),
+                          optional_figure(l.suggested_stack_kib, "{:.0f}"), more});
+    }
+    return t;
+}
+
 double total_seconds(const Results& r) {
     double total = 0;
     for (const auto& run : r.experiments()) total += run.seconds;
@@ -233,6 +282,17 @@ Document build_report(const Results& r, const std::vector<Claim>& claims,
     add(models_table(r));
     add(Heading{3, "Where threads stop (limitprobe)"});
     add(limits_table(r));
+    if (const auto live = read_live_inspections(r); !live.empty()) {
+        add(Heading{3, "A live server inspected (threadprobe --pid)"});
+        add(Paragraph{
+            "Each server ran on its own while threadprobe held connections to it; "
+            "threadprobe --pid then read the server from /proc alone: every thread's stack "
+            "mapping, its resident pages and its deepest resident page (the high-water mark), "
+            "the kernel stacks measured here per thread, and how many more threads its limits "
+            "allow at the stack size it uses."});
+        add(live_memory_table(live));
+        add(live_high_water_table(live));
+    }
     add(Heading{3, "Recursion depth per stack size (stackprobe)"});
     add(depth_table(r));
     for (auto& block : runs_section(r)) add(std::move(block));

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -99,6 +100,19 @@ void run_every_probe(ReproductionRun& run) {
                         "--server-pid", std::to_string(epoll.pid())});
         CHECK(epoll.stop() == 0);
     }
+    {
+        // A live server: a thread per connection, each blocked once it has answered.
+        auto server = tp::test::start_fibserver({"--model", "threads", "--idle-timeout", "none"});
+        std::vector<std::unique_ptr<tp::test::Client>> clients;
+        for (int i = 0; i < 10; ++i) {
+            clients.push_back(std::make_unique<tp::test::Client>(server.endpoint()));
+            REQUIRE(clients.back()->ask("10\n") == "55\n");
+        }
+        run.experiment("live-fibserver-threads", "threadprobe",
+                       {"--pid", std::to_string(server.pid())});
+        clients.clear();
+        CHECK(server.stop() == 0);
+    }
     run.experiment("stackprobe", "stackprobe", {"--stack=16k,64k,256k,1m"});
     run.experiment("limitprobe", "limitprobe", {"--stack=64k", "--max=200", "--time-limit=20s"});
     run.experiment("limitprobe-connections", "limitprobe",
@@ -175,11 +189,11 @@ TEST_CASE("tpreport reads fresh output of every probe and judges every claim fro
     INFO(report.err);
     REQUIRE(report.exit_code == 0);
     CHECK_THAT(report.out, Catch::StartsWith(fmt::format("tpreport: {} claims", claims.size())) &&
-                               Catch::Contains("; 7 figures;"));
-    // The forecast's figure too: fresh limitprobe results carry one.
+                               Catch::Contains("; 8 figures;"));
+    // The forecast's figure and the live server's too: fresh results carry them.
     for (const char* figure :
          {"memory-vs-threads", "cost-per-thread", "stack-paging", "depth-vs-stack", "perf1-latency",
-          "perf2-timeline", "limit-headroom"}) {
+          "perf2-timeline", "limit-headroom", "live-high-water"}) {
         INFO(figure);
         CHECK_THAT(read_file(run.out() / "figures" / (std::string(figure) + ".svg")),
                    Catch::Contains("<svg") && Catch::Contains("</svg>"));
@@ -190,4 +204,10 @@ TEST_CASE("tpreport reads fresh output of every probe and judges every claim fro
     for (std::size_t i = 0; i < claims.size(); ++i)
         CHECK_THAT(md, Catch::Contains(fmt::format("\n| {} | {} | ", i + 1, claims[i].article)));
     CHECK(fs::exists(run.out() / "report.html"));
+    // The live server's section: its 10 connection threads, each stack found.
+    const auto live = tp::report::read_live_inspections(results);
+    REQUIRE(live.size() == 1);
+    CHECK(live[0].high_water_kib.size() >= 10);
+    CHECK_THAT(md, Catch::Contains("### A live server inspected") &&
+                       Catch::Contains("| fibserver-threads (fibserver) |"));
 }
