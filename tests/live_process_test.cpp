@@ -103,6 +103,11 @@ TEST_CASE("pid: watch keeps sampling and the high-water marks only grow", "[live
     for (std::size_t i = 1; i < samples.size(); ++i) {
         CHECK(samples[i]["t_s"] > samples[i - 1]["t_s"]);
         CHECK(samples[i]["max_high_water_kib"] >= samples[i - 1]["max_high_water_kib"]);
+        // The subject's threads stay blocked: the watch's one scan of every known stack
+        // (PAGEMAP_SCAN, where the kernel has it) finds the pages the first inspection read
+        // stack by stack.
+        CHECK(samples[i]["stacks_resident_kib"] == samples[0]["stacks_resident_kib"]);
+        CHECK(samples[i]["max_high_water_kib"] == samples[0]["max_high_water_kib"]);
     }
 }
 

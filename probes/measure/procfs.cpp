@@ -62,10 +62,26 @@ std::optional<std::string> read_small_file(const std::filesystem::path& path) {
     return read_and_close(fd);
 }
 
-std::optional<std::string> read_small_file_at(int dir_fd, const std::string& relative) {
+std::optional<std::string> read_proc_record_at(int dir_fd, const std::string& relative) {
     const int fd = ::openat(dir_fd, relative.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return std::nullopt;
-    return read_and_close(fd);
+    char buf[4096];
+    ssize_t n;
+    do n = ::read(fd, buf, sizeof buf);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        ::close(fd);
+        return std::nullopt;
+    }
+    if (static_cast<std::size_t>(n) < sizeof buf) {
+        ::close(fd);
+        return std::string(buf, static_cast<std::size_t>(n));
+    }
+    // Longer than a record should be: the rest, the usual way.
+    std::string out(buf, sizeof buf);
+    const auto rest = read_and_close(fd);
+    if (!rest) return std::nullopt;
+    return out + *rest;
 }
 
 std::optional<std::uint64_t> read_number_file(const std::filesystem::path& path) {

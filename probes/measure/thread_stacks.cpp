@@ -1,7 +1,9 @@
 #include "thread_stacks.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -145,13 +147,15 @@ void locate_by_layout(const std::vector<Mapping>& maps, std::vector<ThreadStack>
         }
     }
     if (running.empty()) return;
+    std::sort(claimed_starts.begin(), claimed_starts.end());
     std::vector<std::size_t> unclaimed;
     for (std::size_t i = 0; i < maps.size(); ++i) {
         if (!stack_shaped(maps, i)) continue;
         const Mapping& m = maps[i];
+        const auto first_at_or_above =
+            std::lower_bound(claimed_starts.begin(), claimed_starts.end(), m.start);
         const bool claimed =
-            std::any_of(claimed_starts.begin(), claimed_starts.end(),
-                        [&](std::uint64_t s) { return m.start <= s && s < m.end; });
+            first_at_or_above != claimed_starts.end() && *first_at_or_above < m.end;
         const bool sized =
             sizes.empty() || std::find(sizes.begin(), sizes.end(), m.end - m.start) != sizes.end();
         if (!claimed && sized) unclaimed.push_back(i);
@@ -182,23 +186,283 @@ void locate_by_layout(const std::vector<Mapping>& maps, std::vector<ThreadStack>
     }
 }
 
+// RLIMIT_STACK's soft value from /proc/PID/limits: the main thread's stack, and glibc's
+// default for the others. Nothing when unlimited or unreadable.
+std::optional<std::uint64_t> read_rlimit_stack(const std::filesystem::path& dir) {
+    const auto limits = read_small_file(dir / "limits");
+    if (!limits) return std::nullopt;
+    std::istringstream in(*limits);
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("Max stack size", 0) == 0) {
+            std::istringstream rest(line.substr(14));
+            std::string soft;
+            rest >> soft;
+            std::uint64_t v = 0;
+            if (std::from_chars(soft.data(), soft.data() + soft.size(), v).ec == std::errc())
+                return v;
+        }
+    return std::nullopt;
+}
+
+// The thread ids in /proc/PID/task, ascending.
+std::vector<pid_t> list_tids(int task_dir) {
+    std::vector<pid_t> tids;
+    const int own = ::dup(task_dir);  // closedir() closes the descriptor it was given
+    if (own < 0) return tids;
+    DIR* listing = ::fdopendir(own);
+    if (!listing) {
+        ::close(own);
+        return tids;
+    }
+    while (const dirent* entry = ::readdir(listing)) {
+        const std::string_view name = entry->d_name;
+        pid_t tid = 0;
+        if (std::from_chars(name.data(), name.data() + name.size(), tid).ec == std::errc())
+            tids.push_back(tid);
+    }
+    ::closedir(listing);
+    std::sort(tids.begin(), tids.end());
+    return tids;
+}
+
+// Which mapping holds each thread's stack pointer; threads sharing one (stacks merged where no
+// guard mapping separates them) split it by stride. The main thread's is [stack].
+void locate_by_stack_pointer(const std::vector<Mapping>& maps, std::vector<ThreadStack>& threads) {
+    std::map<std::size_t, std::vector<ThreadStack*>> by_mapping;
+    for (auto& t : threads) {
+        if (t.located()) continue;  // known from the previous inspection
+        if (t.main) {
+            const auto it = std::find_if(maps.begin(), maps.end(),
+                                         [](const Mapping& m) { return m.path == "[stack]"; });
+            if (it != maps.end()) {
+                t.located_by = "[stack]";
+                t.start = it->start;
+                t.end = it->end;
+                continue;
+            }
+        }
+        if (!t.stack_pointer) {
+            t.located_by = "not located: running, no stack pointer to read";  // see below
+            continue;
+        }
+        // /proc/PID/maps is in address order: the mapping holding an address is found by
+        // halving, which matters with 10,000 threads and twice as many mappings.
+        auto it = std::upper_bound(
+            maps.begin(), maps.end(), *t.stack_pointer,
+            [](std::uint64_t address, const Mapping& m) { return address < m.start; });
+        if (it != maps.begin()) --it;
+        if (it == maps.end() || !(it->start <= *t.stack_pointer && *t.stack_pointer < it->end)) {
+            t.located_by = "not located: its stack pointer is in no mapping";
+            continue;
+        }
+        by_mapping[static_cast<std::size_t>(it - maps.begin())].push_back(&t);
+    }
+    for (auto& [index, sharing] : by_mapping) {
+        const Mapping& m = maps[index];
+        const std::uint64_t stride = (m.end - m.start) / sharing.size();
+        for (ThreadStack* t : sharing) {
+            if (sharing.size() == 1) {
+                t->start = m.start;
+                t->end = m.end;
+                t->located_by = "stack pointer (syscall)";
+            } else {
+                const std::uint64_t slot = (*t->stack_pointer - m.start) / stride;
+                t->start = m.start + slot * stride;
+                t->end = t->start + stride;
+                t->located_by = fmt::format(
+                    "stack pointer, mapping split by stride ({} stacks in one)", sharing.size());
+            }
+            if (index > 0 && maps[index - 1].end == m.start && maps[index - 1].perms == "---p" &&
+                t->start == m.start) {
+                t->guard = "PROT_NONE mapping below";
+                t->guard_kib = maps[index - 1].kib();
+            }
+        }
+    }
+}
+
+// The main thread's [stack] grows downwards as it is used; a watch follows it without reading
+// the mappings again: VmStk in /proc/PID/status is that mapping's size, its top does not move.
+void follow_main_stack(const std::filesystem::path& dir, std::vector<ThreadStack>& threads) {
+    const auto main = std::find_if(threads.begin(), threads.end(), [](const ThreadStack& t) {
+        return t.main && t.located() && t.located_by == "[stack]";
+    });
+    if (main == threads.end()) return;
+    const auto status = read_small_file(dir / "status");
+    if (!status) return;
+    const auto at = status->find("\nVmStk:");
+    if (at == std::string::npos) return;
+    std::uint64_t kib = 0;
+    const char* digits = status->data() + at + 7;
+    while (*digits == ' ' || *digits == '\t') ++digits;
+    if (std::from_chars(digits, status->data() + status->size(), kib).ec != std::errc()) return;
+    if (kib > 0 && kib * 1024 <= main->end) main->start = main->end - kib * 1024;
+}
+
+// PAGEMAP_SCAN (Linux >= 6.7, Documentation/admin-guide/mm/pagemap.rst): the kernel walks a
+// range and returns only the runs of pages in the asked categories, so one call covers every
+// stack of a watch instead of one read per stack. The ABI, as <linux/fs.h> of 6.7 defines it
+// (Debian 12's headers predate it).
+struct PageRegion {
+    std::uint64_t start, end, categories;
+};
+struct PagemapScanArg {
+    std::uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages, category_inverted,
+        category_mask, category_anyof_mask, return_mask;
+};
+constexpr unsigned long kPagemapScan = _IOWR('f', 16, PagemapScanArg);
+constexpr std::uint64_t kIsPresent = 1u << 3, kIsSwapped = 1u << 4;
+
+// Runs of present or swapped pages in [start, end), ascending; nothing where the kernel has no
+// PAGEMAP_SCAN (ENOTTY) or the file is not a pagemap (a fixture's).
+std::optional<std::vector<PageRegion>> resident_regions(int pagemap_fd, std::uint64_t start,
+                                                        std::uint64_t end) {
+    std::vector<PageRegion> out, batch(4096);
+    for (std::uint64_t at = start; at < end;) {
+        PagemapScanArg arg{};
+        arg.size = sizeof arg;
+        arg.start = at;
+        arg.end = end;
+        arg.vec = reinterpret_cast<std::uintptr_t>(batch.data());
+        arg.vec_len = batch.size();
+        arg.category_anyof_mask = kIsPresent | kIsSwapped;
+        arg.return_mask = kIsPresent | kIsSwapped;
+        const int n = ::ioctl(pagemap_fd, kPagemapScan, &arg);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 || arg.walk_end <= at) return std::nullopt;
+        out.insert(out.end(), batch.begin(), batch.begin() + n);
+        at = arg.walk_end;
+    }
+    // A call may report runs beyond the walk_end it returns (seen on 6.18: the [stack] run,
+    // then reported again by the next call): runs are sorted and merged, never counted twice.
+    std::sort(out.begin(), out.end(),
+              [](const PageRegion& a, const PageRegion& b) { return a.start < b.start; });
+    std::vector<PageRegion> merged;
+    for (const PageRegion& r : out) {
+        if (!merged.empty() && r.start <= merged.back().end)
+            merged.back().end = std::max(merged.back().end, r.end);
+        else
+            merged.push_back(r);
+    }
+    return merged;
+}
+
+// Each stack's resident pages and its lowest one, from the regions of one scan: stacks and
+// regions both ascending, so one pass over each.
+void apply_regions(const std::vector<PageRegion>& regions, std::vector<ThreadStack*>& stacks,
+                   std::uint64_t page) {
+    std::sort(stacks.begin(), stacks.end(),
+              [](const ThreadStack* a, const ThreadStack* b) { return a->start < b->start; });
+    auto region = regions.begin();
+    for (ThreadStack* t : stacks) {
+        while (region != regions.end() && region->end <= t->start) ++region;
+        std::uint64_t pages = 0;
+        std::optional<std::uint64_t> lowest;
+        for (auto r = region; r != regions.end() && r->start < t->end; ++r) {
+            const std::uint64_t from = std::max(r->start, t->start);
+            const std::uint64_t to = std::min(r->end, t->end);
+            if (to <= from) continue;
+            pages += (to - from) / page;
+            if (!lowest) lowest = from;
+        }
+        t->resident_kib = pages * page / 1024;
+        t->high_water_kib = lowest ? (t->end - *lowest) / 1024 : 0;
+    }
+}
+
+// Every located stack's pages. A stack read for the first time is read page by page (its
+// guard is found there: MADV_GUARD_INSTALL's guard bits); in a watch, the stacks already known
+// are read together by one PAGEMAP_SCAN where the kernel has it. False if a read failed.
+bool read_pages(int pagemap, StackInspection& out, bool watch) {
+    std::vector<ThreadStack*> known;
+    std::vector<std::uint64_t> entries;
+    bool whole = true;
+    for (auto& t : out.threads) {
+        if (!t.located()) continue;
+        if (watch && t.guard_known) {
+            known.push_back(&t);
+            continue;
+        }
+        const auto scan = scan_pages(pagemap, t.start, t.end, out.page_bytes, entries);
+        if (!scan) {
+            whole = false;
+            out.incomplete_why = fmt::format(
+                "thread {}'s pages could not be read: the process may have ended", t.tid);
+            continue;
+        }
+        if (scan->guard_pages > 0) {
+            // Installed with MADV_GUARD_INSTALL: inside the mapping, at its bottom.
+            t.guard = "guard pages (pagemap)";
+            t.guard_kib = scan->guard_pages * out.page_bytes / 1024;
+            t.start = std::max(t.start, scan->guard_top);
+        } else if (t.guard.empty()) {
+            t.guard = t.main ? "the kernel's stack guard gap" : "none visible";
+        }
+        t.guard_known = true;
+        t.reserved_kib = (t.end - t.start) / 1024;
+        if (t.main && out.rlimit_stack) t.reserved_kib = *out.rlimit_stack / 1024;
+        t.resident_kib = scan->resident_pages * out.page_bytes / 1024;
+        t.high_water_kib = scan->lowest_resident ? (t.end - *scan->lowest_resident) / 1024 : 0;
+    }
+    if (known.empty()) return whole;
+    std::uint64_t low = known.front()->start, high = known.front()->end;
+    for (const ThreadStack* t : known) {
+        low = std::min(low, t->start);
+        high = std::max(high, t->end);
+    }
+    if (const auto regions = resident_regions(pagemap, low, high)) {
+        apply_regions(*regions, known, out.page_bytes);
+        return whole;
+    }
+    for (ThreadStack* t : known) {  // no PAGEMAP_SCAN: a read per stack
+        const auto scan = scan_pages(pagemap, t->start, t->end, out.page_bytes, entries);
+        if (!scan) {
+            whole = false;
+            continue;
+        }
+        t->resident_kib = scan->resident_pages * out.page_bytes / 1024;
+        t->high_water_kib = scan->lowest_resident ? (t->end - *scan->lowest_resident) / 1024 : 0;
+    }
+    return whole;
+}
+
 }  // namespace
 
+// "START-END PERMS OFFSET DEV INODE   PATH": the first five fields, then the path, which may
+// hold spaces. Split by hand on string_views: 10,000 threads are 20,000 lines, and a stream
+// per line cost more than the kernel took to write them.
 std::vector<Mapping> parse_mappings(const std::string& text) {
     std::vector<Mapping> out;
-    std::istringstream in(text);
-    std::string line;
-    while (std::getline(in, line)) {
-        std::istringstream fields(line);
-        std::string range, perms, offset, dev, inode, path;
-        if (!(fields >> range >> perms >> offset >> dev >> inode)) continue;
-        std::getline(fields >> std::ws, path);
+    std::string_view rest = text;
+    const auto next_field = [](std::string_view& line) {
+        const auto begin = line.find_first_not_of(' ');
+        if (begin == std::string_view::npos) {
+            line = {};
+            return std::string_view{};
+        }
+        line.remove_prefix(begin);
+        const auto end = std::min(line.find(' '), line.size());
+        const std::string_view field = line.substr(0, end);
+        line.remove_prefix(end);
+        return field;
+    };
+    while (!rest.empty()) {
+        const auto newline = std::min(rest.find('\n'), rest.size());
+        std::string_view line = rest.substr(0, newline);
+        rest.remove_prefix(std::min(newline + 1, rest.size()));
+        const std::string_view range = next_field(line), perms = next_field(line);
+        const std::string_view offset = next_field(line), dev = next_field(line);
+        const std::string_view inode = next_field(line);
+        if (inode.empty() || offset.empty() || dev.empty()) continue;
+        const auto path_begin = line.find_first_not_of(' ');
+        const std::string_view path =
+            path_begin == std::string_view::npos ? std::string_view{} : line.substr(path_begin);
         const auto dash = range.find('-');
-        if (dash == std::string::npos) continue;
-        const auto start = parse_hex(std::string_view(range).substr(0, dash));
-        const auto end = parse_hex(std::string_view(range).substr(dash + 1));
+        if (dash == std::string_view::npos) continue;
+        const auto start = parse_hex(range.substr(0, dash));
+        const auto end = parse_hex(range.substr(dash + 1));
         if (!start || !end || *end < *start) continue;
-        out.push_back({*start, *end, perms, path});
+        out.push_back({*start, *end, std::string(perms), std::string(path)});
     }
     return out;
 }
@@ -233,22 +497,15 @@ StackInspection inspect_thread_stacks(const ProcFs& fs, pid_t pid,
     if (state == 'Z')
         throw InspectError(
             fmt::format("pid {} ({}): a zombie, nothing left to inspect", pid, out.name));
-    const std::vector<Mapping> maps = parse_mappings(read_or_explain(dir / "maps", pid));
-    if (maps.empty())
-        throw InspectError(fmt::format(
-            "pid {} ({}): a kernel thread: no user memory, no user stacks", pid, out.name));
     out.page_bytes = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-    if (const auto limits = read_small_file(dir / "limits")) {
-        std::istringstream in(*limits);
-        for (std::string line; std::getline(in, line);)
-            if (line.rfind("Max stack size", 0) == 0) {
-                std::istringstream rest(line.substr(14));
-                std::string soft;
-                rest >> soft;
-                std::uint64_t v = 0;
-                if (std::from_chars(soft.data(), soft.data() + soft.size(), v).ec == std::errc())
-                    out.rlimit_stack = v;
-            }
+    // The first inspection reads the limit; a watch keeps it.
+    out.rlimit_stack = previous ? previous->rlimit_stack : read_rlimit_stack(dir);
+    std::vector<Mapping> maps;
+    if (!previous) {
+        maps = parse_mappings(read_or_explain(dir / "maps", pid));
+        if (maps.empty())
+            throw InspectError(fmt::format(
+                "pid {} ({}): a kernel thread: no user memory, no user stacks", pid, out.name));
     }
     const int pagemap = ::open((dir / "pagemap").c_str(), O_RDONLY | O_CLOEXEC);
     if (pagemap < 0)
@@ -261,37 +518,30 @@ StackInspection inspect_thread_stacks(const ProcFs& fs, pid_t pid,
         ::close(pagemap);
         throw InspectError(fmt::format("pid {}: no such process", pid));
     }
-    std::vector<pid_t> tids;
-    std::error_code ec;
-    for (std::filesystem::directory_iterator it(dir / "task", ec), end; !ec && it != end;
-         it.increment(ec)) {
-        const std::string name = it->path().filename();
-        pid_t tid = 0;
-        if (std::from_chars(name.data(), name.data() + name.size(), tid).ec == std::errc())
-            tids.push_back(tid);
-    }
-    std::sort(tids.begin(), tids.end());
-    // A thread already located keeps its stack: only its pages are read again.
-    std::map<pid_t, const ThreadStack*> known;
-    if (previous)
-        for (const auto& t : previous->threads)
-            if (t.located() && !t.main) known[t.tid] = &t;
+    const std::vector<pid_t> tids = list_tids(task_dir);
+    // A thread already located keeps its stack: only its pages are read again. Both lists
+    // are in tid order, so the previous one is walked alongside.
+    const ThreadStack* known = previous ? previous->threads.data() : nullptr;
+    const ThreadStack* known_end = previous ? known + previous->threads.size() : nullptr;
+    bool all_known = true;
     for (const pid_t tid : tids) {
-        if (const auto it = known.find(tid); it != known.end()) {
-            out.threads.push_back(*it->second);
+        while (known != known_end && known->tid < tid) ++known;
+        if (known != known_end && known->tid == tid && known->located()) {
+            out.threads.push_back(*known);
             continue;
         }
+        all_known = false;
         const std::string task = std::to_string(tid);
         ThreadStack t;
         t.tid = tid;
         t.main = tid == pid;
-        const auto task_stat = read_small_file_at(task_dir, task + "/stat");
+        const auto task_stat = read_proc_record_at(task_dir, task + "/stat");
         if (!task_stat || !read_task_stat(*task_stat, t.name, t.state)) {
             ++out.vanished;
             continue;
         }
         for (int i = 0; i < kSyscallReads && !t.stack_pointer; ++i) {
-            const auto syscall = read_small_file_at(task_dir, task + "/syscall");
+            const auto syscall = read_proc_record_at(task_dir, task + "/syscall");
             if (!syscall) break;
             t.stack_pointer = stack_pointer_of(*syscall);
             if (!t.stack_pointer) std::this_thread::yield();
@@ -300,84 +550,18 @@ StackInspection inspect_thread_stacks(const ProcFs& fs, pid_t pid,
     }
     ::close(task_dir);
 
-    // Which mapping holds each thread's stack; threads sharing one (stacks merged where no
-    // guard mapping separates them) split it by stride.
-    std::map<std::size_t, std::vector<ThreadStack*>> by_mapping;
-    for (auto& t : out.threads) {
-        if (t.located()) continue;  // known from the previous inspection
-        if (t.main) {
-            const auto it = std::find_if(maps.begin(), maps.end(),
-                                         [](const Mapping& m) { return m.path == "[stack]"; });
-            if (it != maps.end()) {
-                t.located_by = "[stack]";
-                t.start = it->start;
-                t.end = it->end;
-                continue;
-            }
-        }
-        if (!t.stack_pointer) {
-            t.located_by = "not located: running, no stack pointer to read";  // see below
-            continue;
-        }
-        // /proc/PID/maps is in address order: the mapping holding an address is found by
-        // halving, which matters with 10,000 threads and twice as many mappings.
-        auto it = std::upper_bound(
-            maps.begin(), maps.end(), *t.stack_pointer,
-            [](std::uint64_t address, const Mapping& m) { return address < m.start; });
-        if (it != maps.begin()) --it;
-        if (it == maps.end() || !(it->start <= *t.stack_pointer && *t.stack_pointer < it->end)) {
-            t.located_by = "not located: its stack pointer is in no mapping";
-            continue;
-        }
-        by_mapping[static_cast<std::size_t>(it - maps.begin())].push_back(&t);
+    if (!all_known) {
+        // A watch reads the mappings again only when a thread is new to it.
+        if (maps.empty()) maps = parse_mappings(read_or_explain(dir / "maps", pid));
+        locate_by_stack_pointer(maps, out.threads);
+        locate_by_layout(maps, out.threads);
     }
-    for (auto& [index, threads] : by_mapping) {
-        const Mapping& m = maps[index];
-        const std::uint64_t stride = (m.end - m.start) / threads.size();
-        for (ThreadStack* t : threads) {
-            if (threads.size() == 1) {
-                t->start = m.start;
-                t->end = m.end;
-                t->located_by = "stack pointer (syscall)";
-            } else {
-                const std::uint64_t slot = (*t->stack_pointer - m.start) / stride;
-                t->start = m.start + slot * stride;
-                t->end = t->start + stride;
-                t->located_by = fmt::format(
-                    "stack pointer, mapping split by stride ({} stacks in one)", threads.size());
-            }
-            if (index > 0 && maps[index - 1].end == m.start && maps[index - 1].perms == "---p" &&
-                t->start == m.start) {
-                t->guard = "PROT_NONE mapping below";
-                t->guard_kib = maps[index - 1].kib();
-            }
-        }
-    }
+    if (previous) follow_main_stack(dir, out.threads);
 
-    locate_by_layout(maps, out.threads);
-
-    std::vector<std::uint64_t> entries;
-    for (auto& t : out.threads) {
-        if (!t.located()) continue;
-        const auto scan = scan_pages(pagemap, t.start, t.end, out.page_bytes, entries);
-        if (!scan) {
-            out.incomplete = true;
-            out.incomplete_why = fmt::format(
-                "thread {}'s pages could not be read: the process may have ended", t.tid);
-            continue;
-        }
-        if (scan->guard_pages > 0) {
-            // Installed with MADV_GUARD_INSTALL: inside the mapping, at its bottom.
-            t.guard = "guard pages (pagemap)";
-            t.guard_kib = scan->guard_pages * out.page_bytes / 1024;
-            t.start = std::max(t.start, scan->guard_top);
-        } else if (t.guard.empty()) {
-            t.guard = t.main ? "the kernel's stack guard gap" : "none visible";
-        }
-        t.reserved_kib = (t.end - t.start) / 1024;
-        if (t.main && out.rlimit_stack) t.reserved_kib = *out.rlimit_stack / 1024;
-        t.resident_kib = scan->resident_pages * out.page_bytes / 1024;
-        if (scan->lowest_resident) t.high_water_kib = (t.end - *scan->lowest_resident) / 1024;
+    if (!read_pages(pagemap, out, previous != nullptr)) {
+        out.incomplete = true;
+        if (out.incomplete_why.empty())
+            out.incomplete_why = "the stacks' pages could not be read: the process may have ended";
     }
     ::close(pagemap);
     if (!std::filesystem::exists(dir / "stat")) {

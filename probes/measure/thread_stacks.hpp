@@ -51,6 +51,9 @@ struct ThreadStack {
     std::string guard;  // "PROT_NONE mapping below", "guard pages (pagemap)", "none visible"
     std::uint64_t resident_kib = 0;
     std::uint64_t high_water_kib = 0;  // from the top of the stack to its deepest resident page
+    // Its pages have been read once, which is where its guard is found: a watch then reads
+    // them with every other known stack's at once.
+    bool guard_known = false;
 
     bool located() const { return end > start; }
 };

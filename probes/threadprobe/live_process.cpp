@@ -168,7 +168,8 @@ json to_json(const LiveProcessResult& r) {
                       {"names_at_max", r.high_water->names_at_max},
                       {"reserved_p50_kib", r.high_water->reserved_p50_kib},
                       {"suggested_stack_kib", r.high_water->suggested_stack_kib}};
-    return {
+    // The per-thread array is moved in afterwards: an initializer list would copy all 10,000.
+    json out = {
         {"tool", "threadprobe"},
         {"version", THREADPROBE_VERSION},
         {"context", to_json(r.context)},
@@ -194,10 +195,11 @@ json to_json(const LiveProcessResult& r) {
           {"incomplete", r.stacks.incomplete},
           {"incomplete_why", r.stacks.incomplete_why}}},
         {"high_water", high_water},
-        {"threads", threads},
         {"forecast", to_json(r.forecast)},
-        {"samples", samples},
         {"interrupted", r.interrupted}};
+    out["threads"] = std::move(threads);
+    out["samples"] = std::move(samples);
+    return out;
 }
 
 std::string to_csv(const LiveProcessResult& r) {
