@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <stdexcept>
 
@@ -51,22 +52,27 @@ InspectResult run_inspect_bench(const InspectConfig& config, const Environment& 
         env.progress(
             fmt::format("inspect {}/{}: {} threads", rep + 1, config.repetitions, r.threads));
         double p = 0, m = 0;
-        if (rep % 2 == 0) p = timed(env.program("threadprobe"), probe);
+        const auto probe_run = [&] {
+            const double cpu_before = children_cpu_s();
+            p = timed(env.program("threadprobe"), probe);
+            r.single_cpu_s.add(children_cpu_s() - cpu_before);
+        };
+        if (rep % 2 == 0) probe_run();
         if (r.pmap_found) m = timed(kPmap, {"-X", pid});
-        if (rep % 2 == 1) p = timed(env.program("threadprobe"), probe);
+        if (rep % 2 == 1) probe_run();
         r.probe_s.add(p);
         if (r.pmap_found) r.pmap_s.add(m);
     }
     if (r.pmap_found) r.ratio = paired_ratios(r.probe_s, r.pmap_s);
     env.progress(fmt::format("inspect: --watch {}s", config.watch.count()));
     const double cpu_before = children_cpu_s();
-    const auto start = Clock::now();
     run_to_end(env.program("threadprobe"),
                {"--pid", pid, "--watch", fmt::format("{}s", config.watch.count()), "--interval",
                 "1s", "--quiet", "--json", json_path},
                kRunTimeout);
-    const double wall = std::chrono::duration<double>(Clock::now() - start).count();
-    r.watch_cpu_percent = 100 * (children_cpu_s() - cpu_before) / wall;
+    r.watch_cpu_s = children_cpu_s() - cpu_before;
+    const double watched_s = std::chrono::duration<double>(config.watch).count();
+    r.watch_cpu_percent = 100 * std::max(0.0, r.watch_cpu_s - r.single_cpu_s.median()) / watched_s;
     holder.close_stdin();
     wait_or_kill(holder, std::chrono::seconds(30));
     server.stop(std::chrono::seconds(10));
@@ -80,6 +86,8 @@ nlohmann::json to_json(const InspectResult& r) {
             {"threadprobe_s", to_json(r.probe_s)},
             {"pmap_s", r.pmap_found ? to_json(r.pmap_s) : nlohmann::json(nullptr)},
             {"ratio", r.pmap_found ? to_json(r.ratio) : nlohmann::json(nullptr)},
+            {"single_cpu_s", to_json(r.single_cpu_s)},
+            {"watch_cpu_s", r.watch_cpu_s},
             {"watch_cpu_percent_of_core",
              r.watch_cpu_percent ? nlohmann::json(*r.watch_cpu_percent) : nlohmann::json(nullptr)}};
 }

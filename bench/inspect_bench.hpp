@@ -15,7 +15,7 @@ struct InspectConfig {
     std::uint64_t connections = 10000;
     std::uint64_t stack = 64 * 1024;
     unsigned repetitions = 3;
-    std::chrono::seconds watch{5};
+    std::chrono::seconds watch{10};
 };
 
 struct InspectResult {
@@ -24,8 +24,12 @@ struct InspectResult {
     Series probe_s;             // threadprobe --pid, start to exit
     Series pmap_s;              // pmap -X, start to exit
     Series ratio;               // probe_s / pmap_s
-    // threadprobe --pid --watch: CPU seconds over wall seconds, as a share of one core.
+    // threadprobe --pid --watch: the CPU seconds the watch's samples cost (the whole run's
+    // less a single inspection's, which every run pays once) over the watch's seconds, as a
+    // share of one core: what watching costs from the second sample on.
     std::optional<double> watch_cpu_percent;
+    Series single_cpu_s;     // CPU of one threadprobe --pid, start to exit
+    double watch_cpu_s = 0;  // CPU of the whole --watch run
     bool pmap_found = true;
 };
 
