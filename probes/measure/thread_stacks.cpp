@@ -56,6 +56,28 @@ bool read_task_stat(const std::string& text, std::string& name, char& state) {
     return true;
 }
 
+// The value of a "Key:\tvalue" line of /proc/PID/status, blanks and unit aside ("S (sleeping)",
+// "132 kB" -> "132"); empty when absent.
+std::string_view status_value(const std::string& text, std::string_view key) {
+    std::string_view rest = text;
+    for (std::size_t at = 0; at < rest.size();) {
+        const std::size_t end = std::min(rest.find('\n', at), rest.size());
+        std::string_view line = rest.substr(at, end - at);
+        at = end + 1;
+        if (line.size() <= key.size() || line.substr(0, key.size()) != key ||
+            line[key.size()] != ':')
+            continue;
+        line.remove_prefix(key.size() + 1);
+        const auto begin = line.find_first_not_of(" \t");
+        if (begin == std::string_view::npos) return {};
+        line.remove_prefix(begin);
+        if (const auto unit = line.find(" kB"); unit != std::string_view::npos)
+            line = line.substr(0, unit);
+        return line;
+    }
+    return {};
+}
+
 std::string errno_text(int e) {
     return std::strerror(e);
 }
@@ -283,20 +305,12 @@ void locate_by_stack_pointer(const std::vector<Mapping>& maps, std::vector<Threa
 
 // The main thread's [stack] grows downwards as it is used; a watch follows it without reading
 // the mappings again: VmStk in /proc/PID/status is that mapping's size, its top does not move.
-void follow_main_stack(const std::filesystem::path& dir, std::vector<ThreadStack>& threads) {
+void follow_main_stack(std::uint64_t stack_vm_kib, std::vector<ThreadStack>& threads) {
     const auto main = std::find_if(threads.begin(), threads.end(), [](const ThreadStack& t) {
         return t.main && t.located() && t.located_by == "[stack]";
     });
-    if (main == threads.end()) return;
-    const auto status = read_small_file(dir / "status");
-    if (!status) return;
-    const auto at = status->find("\nVmStk:");
-    if (at == std::string::npos) return;
-    std::uint64_t kib = 0;
-    const char* digits = status->data() + at + 7;
-    while (*digits == ' ' || *digits == '\t') ++digits;
-    if (std::from_chars(digits, status->data() + status->size(), kib).ec != std::errc()) return;
-    if (kib > 0 && kib * 1024 <= main->end) main->start = main->end - kib * 1024;
+    if (main != threads.end() && stack_vm_kib > 0 && stack_vm_kib * 1024 <= main->end)
+        main->start = main->end - stack_vm_kib * 1024;
 }
 
 // PAGEMAP_SCAN (Linux >= 6.7, Documentation/admin-guide/mm/pagemap.rst): the kernel walks a
@@ -490,10 +504,24 @@ StackInspection inspect_thread_stacks(const ProcFs& fs, pid_t pid,
     StackInspection out;
     out.pid = pid;
     const auto dir = fs.paths().proc / std::to_string(pid);
-    const std::string stat = read_or_explain(dir / "stat", pid);
     char state = '?';
-    if (!read_task_stat(stat, out.name, state))
-        throw InspectError(fmt::format("pid {}: unreadable {}", pid, (dir / "stat").string()));
+    std::optional<std::uint64_t> stack_vm_kib;
+    if (previous) {
+        // /proc/PID/stat sums every thread's CPU time, 10,000 of them each sample; status has
+        // what a watch needs: the state, and the size of the main thread's [stack].
+        const std::string status = read_or_explain(dir / "status", pid);
+        out.name = previous->name;
+        const std::string_view state_text = status_value(status, "State");
+        if (!state_text.empty()) state = state_text.front();
+        std::uint64_t kib = 0;
+        const std::string_view vm_stk = status_value(status, "VmStk");
+        if (std::from_chars(vm_stk.data(), vm_stk.data() + vm_stk.size(), kib).ec == std::errc())
+            stack_vm_kib = kib;
+    } else {
+        const std::string stat = read_or_explain(dir / "stat", pid);
+        if (!read_task_stat(stat, out.name, state))
+            throw InspectError(fmt::format("pid {}: unreadable {}", pid, (dir / "stat").string()));
+    }
     if (state == 'Z')
         throw InspectError(
             fmt::format("pid {} ({}): a zombie, nothing left to inspect", pid, out.name));
@@ -556,7 +584,7 @@ StackInspection inspect_thread_stacks(const ProcFs& fs, pid_t pid,
         locate_by_stack_pointer(maps, out.threads);
         locate_by_layout(maps, out.threads);
     }
-    if (previous) follow_main_stack(dir, out.threads);
+    if (stack_vm_kib) follow_main_stack(*stack_vm_kib, out.threads);
 
     if (!read_pages(pagemap, out, previous != nullptr)) {
         out.incomplete = true;
