@@ -110,7 +110,7 @@ json to_json(const BenchResult& r) {
              {{"loadavg_at_start", r.load_at_start},
               {"loadavg_at_end", r.load_at_end},
               {"busy_cores", round_to(r.cpu.busy_cores, 2)},
-              {"bench_cores", round_to(r.cpu.bench_cores, 2)},
+              {"bench_cores", round_to(r.cpu.own_cores, 2)},
               {"other_cores", round_to(r.cpu.other_cores(), 2)}}},
             {"config",
              {{"quick", r.quick},
@@ -138,7 +138,7 @@ std::string to_table(const BenchResult& r) {
         "load:    {:.2f} of {} PUs busy on average over the run's {:.0f} s{}: {:.2f} the bench, "
         "{:.2f} everything else\n         load average {} at start, {} at end\n\n",
         r.cpu.busy_cores, r.context.topology.pus, r.elapsed_s, r.quick ? " (--quick)" : "",
-        r.cpu.bench_cores, r.cpu.other_cores(), r.load_at_start, r.load_at_end);
+        r.cpu.own_cores, r.cpu.other_cores(), r.load_at_start, r.load_at_end);
 
     const std::vector<Goal> goal_list = goals(r);
     auto verdict = [&](const std::string& figure) -> std::string {

@@ -87,8 +87,8 @@ int run(int argc, char** argv) {
     result.context = tp::read_machine_context(procfs, ::getpid(),
                                               tp::ThreadCost::for_stack(*o.stack.bytes, true));
     result.repetitions = repetitions;
-    result.load_at_start = tp::bench::load_average(procfs);
-    const tp::bench::CpuClock cpu_at_start = tp::bench::read_cpu_clock(procfs);
+    result.load_at_start = tp::load_average(procfs);
+    const tp::CpuClock cpu_at_start = tp::read_cpu_clock(procfs);
     const auto started = std::chrono::steady_clock::now();
     const tp::bench::Environment env{
         bin_dir, scratch, [](std::string_view line) { fmt::print(stderr, "tpbench: {}\n", line); }};
@@ -127,8 +127,8 @@ int run(int argc, char** argv) {
 
     result.elapsed_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    result.load_at_end = tp::bench::load_average(procfs);
-    result.cpu = tp::bench::load_between(cpu_at_start, tp::bench::read_cpu_clock(procfs));
+    result.load_at_end = tp::load_average(procfs);
+    result.cpu = tp::load_between(cpu_at_start, tp::read_cpu_clock(procfs));
     std::cout << tp::bench::to_table(result) << std::flush;
     if (out_file) {
         out_file->commit(tp::bench::to_json(result).dump(2) + "\n");

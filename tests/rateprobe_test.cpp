@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -54,6 +55,21 @@ TEST_CASE("without interference: a steady rate, one timeline entry a second", "[
     const double rate = (last["answered"].get<double>() - warm["answered"].get<double>()) /
                         (last["t_s"].get<double>() - warm["t_s"].get<double>());
     CHECK(s["baseline_rps"].get<double>() == Approx(rate).epsilon(0.001));
+
+    // How busy the machine was: a ping-pong of the probe with its server keeps at least one
+    // of them running most of the time, and the probe's own CPU (the server's, reaped, with
+    // it) is part of the machine's busy time, or of the time a hypervisor stole from it while
+    // the probe ran (getrusage counts that as the probe's). /proc/stat counts in 10 ms ticks:
+    // a few ticks per CPU either way, and the 0.01 the figures are rounded to.
+    const json& load = r["load"];
+    CHECK(load["wall_s"].get<double>() >= 2.0);
+    CHECK(load["own_cores"].get<double>() > 0.3);
+    const double slack =
+        0.02 + 4 * 0.01 * static_cast<double>(std::thread::hardware_concurrency()) /
+                   load["wall_s"].get<double>();
+    CHECK(load["own_cores"].get<double>() <=
+          load["busy_cores"].get<double>() + load["steal_cores"].get<double>() + slack);
+    CHECK(load["other_cores"].get<double>() >= 0);
 }
 
 TEST_CASE("with interference: the long request is timed and the rate during it measured",

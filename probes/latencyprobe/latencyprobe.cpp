@@ -39,10 +39,12 @@ LatencyProbeResult run_latencyprobe(const LatencyProbeConfig& config, StopSignal
                                     const ProgressFn& progress) {
     LatencyProbeResult result;
     result.config = config;
+    const CpuClock cpu_at_start = read_cpu_clock(ProcFs{});
     result.context = read_machine_context(ProcFs{}, ::getpid(), {8 << 20, true});
     ServerHandle server(config.server);
     result.server = server.identity();
     const std::string expected = std::to_string(fib_by_iteration(config.n));
+    if (config.clients > 1) result.parallelism = measure_parallel_speedup(config.clients);
 
     // Every client connects first, then all start together: the overlap is the experiment.
     std::vector<std::unique_ptr<RequestClient>> connections;
@@ -103,6 +105,8 @@ LatencyProbeResult run_latencyprobe(const LatencyProbeConfig& config, StopSignal
         all.insert(all.end(), c.latencies_ms.begin(), c.latencies_ms.end());
     }
     result.overall = latency_stats(all);
+    server.stop();
+    result.load = load_between(cpu_at_start, read_cpu_clock(ProcFs{}));
     return result;
 }
 
@@ -116,23 +120,30 @@ json to_json(const LatencyProbeResult& r) {
         j["latencies_ms"] = lat;
         clients.push_back(j);
     }
-    return {{"tool", "latencyprobe"},
-            {"version", THREADPROBE_VERSION},
-            {"context", to_json(r.context)},
-            {"config",
-             {{"clients", r.config.clients},
-              {"n", r.config.n},
-              {"count", r.config.count ? json(*r.config.count) : json(nullptr)},
-              {"duration_s", r.config.duration
-                                 ? json(std::chrono::duration<double>(*r.config.duration).count())
-                                 : json(nullptr)},
-              {"server", r.server.description()},
-              {"server_model", r.server.embedded ? json(r.server.model) : json(nullptr)}}},
-            {"summary",
-             {{"overall", stats_json(r.overall)},
-              {"clients", clients},
-              {"elapsed_s", round3(r.elapsed_s)},
-              {"interrupted", r.interrupted}}}};
+    return {
+        {"tool", "latencyprobe"},
+        {"version", THREADPROBE_VERSION},
+        {"context", to_json(r.context)},
+        {"config",
+         {{"clients", r.config.clients},
+          {"n", r.config.n},
+          {"count", r.config.count ? json(*r.config.count) : json(nullptr)},
+          {"duration_s", r.config.duration
+                             ? json(std::chrono::duration<double>(*r.config.duration).count())
+                             : json(nullptr)},
+          {"server", r.server.description()},
+          {"server_model", r.server.embedded ? json(r.server.model) : json(nullptr)}}},
+        {"load", to_json(r.load)},
+        {"parallelism", r.parallelism ? json{{"threads", r.parallelism->threads},
+                                             {"one_ms", round3(r.parallelism->one_ms)},
+                                             {"together_ms", round3(r.parallelism->together_ms)},
+                                             {"speedup", round3(r.parallelism->speedup())}}
+                                      : json(nullptr)},
+        {"summary",
+         {{"overall", stats_json(r.overall)},
+          {"clients", clients},
+          {"elapsed_s", round3(r.elapsed_s)},
+          {"interrupted", r.interrupted}}}};
 }
 
 std::string to_table(const LatencyProbeResult& r) {

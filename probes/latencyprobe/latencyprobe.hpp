@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "context.hpp"
+#include "machine_load.hpp"
+#include "parallelism.hpp"
 #include "progress.hpp"
 #include "request_clients.hpp"
 #include "target_server.hpp"
@@ -37,6 +39,13 @@ struct ClientLatency {
 struct LatencyProbeResult {
     LatencyProbeConfig config;
     MachineContext context;
+    // How busy the machine was while it ran: its own CPU (the embedded server included) and
+    // everything else's.
+    MachineLoad load;
+    // With two clients or more, how much faster that many threads computed fib together than
+    // one alone, just before the clients started: whether the machine could run them in
+    // parallel at all.
+    std::optional<ParallelSpeedup> parallelism;
     ServerIdentity server;
     std::vector<ClientLatency> clients;
     LatencyStats overall;

@@ -52,6 +52,11 @@ class ServerHandle {
     std::string description() const { return identity_.description(); }
     // The child, when this probe started it.
     std::optional<EmbeddedServer>& embedded() { return embedded_; }
+    // Stops and reaps a server started here (its CPU time, and its workers', then counts as
+    // the probe's own); a running one is left alone.
+    void stop() {
+        if (embedded_) embedded_->stop();
+    }
 
   private:
     ServerIdentity identity_;

@@ -4,10 +4,14 @@
 #include <hwloc.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <stdexcept>
 #include <system_error>
+#include <vector>
 
 #include "units.hpp"
 
@@ -77,6 +81,43 @@ void bind_calling_thread(const std::string& list) {
     if (hwloc_set_cpubind(handle.get(), set.get(), HWLOC_CPUBIND_THREAD) != 0)
         throw std::system_error(errno, std::generic_category(),
                                 fmt::format("cannot bind to PUs {}", list));
+}
+
+std::size_t bind_process_tree(pid_t pid, const std::string& list) {
+    const TopologyHandle handle = load_topology();
+    const Bitmap set = usable_set(handle.get(), list);
+    std::size_t bound = 0;
+    std::vector<pid_t> processes{pid};
+    for (std::size_t p = 0; p < processes.size(); ++p) {
+        const auto tasks = std::filesystem::path("/proc") / std::to_string(processes[p]) / "task";
+        std::error_code ec;
+        for (std::filesystem::directory_iterator it(tasks, ec), end; !ec && it != end;
+             it.increment(ec)) {
+            const std::string name = it->path().filename();
+            pid_t tid = 0;
+            if (std::from_chars(name.data(), name.data() + name.size(), tid).ec != std::errc())
+                continue;
+            if (hwloc_set_proc_cpubind(handle.get(), tid, set.get(), HWLOC_CPUBIND_THREAD) != 0) {
+                if (errno == ESRCH) continue;  // exited meanwhile
+                throw std::system_error(errno, std::generic_category(),
+                                        fmt::format("cannot bind task {} to PUs {}", tid, list));
+            }
+            ++bound;
+            std::ifstream children(it->path() / "children");
+            for (pid_t child; children >> child;) processes.push_back(child);
+        }
+    }
+    return bound;
+}
+
+std::string usable_pus() {
+    const TopologyHandle handle = load_topology();
+    return to_list(hwloc_topology_get_allowed_cpuset(handle.get()));
+}
+
+std::string first_usable_pu() {
+    const TopologyHandle handle = load_topology();
+    return std::to_string(hwloc_bitmap_first(hwloc_topology_get_allowed_cpuset(handle.get())));
 }
 
 Topology read_topology() {

@@ -1,6 +1,9 @@
 // The machine as hwloc sees it, summarised for report headers and the results' context block.
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -34,6 +37,16 @@ std::string check_cpuset(const std::string& list);
 // Binds the calling thread to the PUs in `list`; threads it creates from then on inherit the
 // binding. Throws std::system_error if the kernel refuses.
 void bind_calling_thread(const std::string& list);
+
+// Binds every thread of process `pid` and of its descendants (found through
+// /proc/PID/task/TID/children) to the PUs in `list`; threads they create from then on inherit
+// it. A task that exits meanwhile is skipped. Returns how many were bound; throws
+// std::system_error if the kernel refuses one.
+std::size_t bind_process_tree(pid_t pid, const std::string& list);
+
+// The PUs this process may use ("0-1"), and the first of them alone ("0").
+std::string usable_pus();
+std::string first_usable_pu();
 
 // Reads the topology of this machine (the parts of it this process may use). Throws
 // std::runtime_error if hwloc cannot load it.

@@ -20,6 +20,7 @@ struct Options {
 
     tp::Duration duration;
     std::string interfere;
+    std::string placement = "one-pu";
     tp::Count connections;
     tp::ServerOptions server;
     tp::OutputOptions output;
@@ -34,7 +35,8 @@ int run(int argc, char** argv) {
     options.add_options()
         ("duration,d", po::value(&o.duration)->value_name("DURATION"), fmt::format("how long to measure (default {})", tp::describe(o.duration)).c_str())
         ("interfere", po::value(&o.interfere)->value_name("N@T"), "a second connection asks for fib(N) at time T, e.g. 40@2s")
-        ("connections", po::value(&o.connections)->value_name("K"), fmt::format("connections sending tiny requests (default {})", defaults.connections).c_str());
+        ("connections", po::value(&o.connections)->value_name("K"), fmt::format("connections sending tiny requests (default {})", defaults.connections).c_str())
+        ("placement", po::value(&o.placement)->value_name("one-pu|free"), "one-pu (default): the probe and the server it started share one PU until fib(N) is sent, the steadiest ping-pong; free: wherever the scheduler puts them");
     // clang-format on
     tp::add_output_options(options, o.output, "write results as JSON", {},
                            "no per-second lines or summary on stdout");
@@ -56,6 +58,11 @@ int run(int argc, char** argv) {
         if (config.interfere->at >= config.duration)
             throw tp::UsageError("option '--interfere': T must fall inside --duration");
     }
+    const auto placement = tp::parse_placement(o.placement);
+    if (!placement)
+        throw tp::UsageError(
+            fmt::format("option '--placement': '{}' is not one-pu or free", o.placement));
+    config.placement = *placement;
     // The rate connections and the interfering one.
     config.server = tp::server_source(o.server, vm, config.connections + 1);
 

@@ -10,6 +10,7 @@
 
 #include "fib.hpp"
 #include "stop_signal.hpp"
+#include "topology.hpp"
 #include "units.hpp"
 
 namespace tp {
@@ -44,6 +45,12 @@ Interference parse_interference(const std::string& text) {
         throw std::invalid_argument(fmt::format("'{}': {}", text, e.what()));
     }
     return i;
+}
+
+std::optional<Placement> parse_placement(const std::string& name) {
+    if (name == "one-pu") return Placement::one_pu;
+    if (name == "free") return Placement::free;
+    return std::nullopt;
 }
 
 int RateProbeResult::exit_code() const {
@@ -105,9 +112,17 @@ RateProbeResult run_rateprobe(const RateProbeConfig& config, StopSignal& stop,
                               const ProgressFn& live) {
     RateProbeResult result;
     result.config = config;
+    const CpuClock cpu_at_start = read_cpu_clock(ProcFs{});
     result.context = read_machine_context(ProcFs{}, ::getpid(), {8 << 20, true});
     ServerHandle server(config.server);
     result.server = server.identity();
+    if (config.placement == Placement::one_pu) {
+        // This process and its children: the embedded server and its workers. Threads made
+        // from here on (the clients, the server's connection threads) inherit the binding.
+        result.pinned_pu = first_usable_pu();
+        bind_process_tree(::getpid(), *result.pinned_pu);
+        result.server_pinned = result.server.embedded;
+    }
 
     std::vector<std::unique_ptr<RequestClient>> clients;
     for (unsigned i = 0; i < config.connections; ++i)
@@ -139,7 +154,7 @@ RateProbeResult run_rateprobe(const RateProbeConfig& config, StopSignal& stop,
             }
         });
     }
-    std::atomic<double> interference_start{-1}, interference_end{-1};
+    std::atomic<double> interference_start{-1}, interference_end{-1}, released{-1};
     std::thread interferer;
     // Connected up front, so T is when fib(N) is asked, not when a connection is made.
     std::optional<RequestClient> big;
@@ -150,6 +165,16 @@ RateProbeResult run_rateprobe(const RateProbeConfig& config, StopSignal& stop,
             while (!done.load() && Clock::now() < when)
                 std::this_thread::sleep_for(std::chrono::milliseconds(1));
             if (done.load()) return;
+            if (result.pinned_pu) {
+                // The long request gets the machine: the article measures what it does to
+                // tiny requests when it can run beside them.
+                try {
+                    bind_process_tree(::getpid(), usable_pus());
+                    released = seconds(Clock::now() - t0);
+                } catch (const std::exception& e) {
+                    record_error(fmt::format("cannot lift the binding: {}", e.what()));
+                }
+            }
             interference_start = seconds(Clock::now() - t0);
             std::string error;
             const auto reply = big->ask(config.interfere->n, error);
@@ -190,7 +215,10 @@ RateProbeResult run_rateprobe(const RateProbeConfig& config, StopSignal& stop,
     result.error = first_error;
     if (interference_start.load() >= 0) result.interference_start_s = interference_start.load();
     if (interference_end.load() >= 0) result.interference_end_s = interference_end.load();
+    if (released.load() >= 0) result.released_s = released.load();
     summarize_rates(result);
+    server.stop();
+    result.load = load_between(cpu_at_start, read_cpu_clock(ProcFs{}));
     return result;
 }
 
@@ -214,8 +242,14 @@ json to_json(const RateProbeResult& r) {
                                                       {"at_s", seconds(r.config.interfere->at)}}
                                                : json(nullptr)},
               {"server", r.server.description()},
-              {"server_model", r.server.embedded ? json(r.server.model) : json(nullptr)}}},
+              {"server_model", r.server.embedded ? json(r.server.model) : json(nullptr)},
+              {"placement",
+               {{"mode", r.config.placement == Placement::one_pu ? "one-pu" : "free"},
+                {"pu", r.pinned_pu ? json(*r.pinned_pu) : json(nullptr)},
+                {"server_pinned", r.server_pinned},
+                {"released_s", opt(r.released_s)}}}}},
             {"timeline", timeline},
+            {"load", to_json(r.load)},
             {"summary",
              {{"baseline_rps", std::round(r.baseline_rps * 100) / 100},
               {"during_rps", opt(r.during_rps)},
@@ -229,7 +263,14 @@ json to_json(const RateProbeResult& r) {
 }
 
 std::string to_table(const RateProbeResult& r) {
-    std::string out = fmt::format("\nbaseline   {:>10.0f} requests/s\n", r.baseline_rps);
+    std::string out =
+        !r.pinned_pu
+            ? std::string("\nplacement  free: wherever the scheduler put them\n")
+            : fmt::format(
+                  "\nplacement  this probe{} on PU {}{}\n",
+                  r.server_pinned ? " and its server" : " (not the server: not started here)",
+                  *r.pinned_pu, r.released_s ? fmt::format(" until {:.2f} s", *r.released_s) : "");
+    out += fmt::format("baseline   {:>10.0f} requests/s\n", r.baseline_rps);
     if (r.interference_start_s)
         out += fmt::format("fib({}) ran from {:.2f} s to {}\n", r.config.interfere->n,
                            *r.interference_start_s,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "context.hpp"
+#include "machine_load.hpp"
 #include "progress.hpp"
 #include "request_clients.hpp"
 #include "target_server.hpp"
@@ -25,16 +26,31 @@ struct Interference {
 // "40@2s" -> fib(40) at 2 s. Throws std::invalid_argument saying what is wrong.
 Interference parse_interference(const std::string& text);
 
+// Where the ping-pong of tiny requests runs. Its rate depends most on whether the client and
+// the server thread answering it share a processing unit (a wakeup on the same PU is a
+// context switch; across PUs, an inter-processor interrupt and often an idle PU waking up):
+// on the 2-PU development VM, 24,000-28,000 requests/s on one PU against 2,400-6,700 across
+// two, and across two it varied with wherever the scheduler happened to put them.
+enum class Placement {
+    one_pu,  // this probe and the server it started bound to one PU until fib(N) is sent
+    free,    // wherever the scheduler puts them
+};
+std::optional<Placement> parse_placement(const std::string& name);
+
 struct RateProbeConfig {
     std::chrono::nanoseconds duration{std::chrono::seconds(5)};
     unsigned connections = 1;
     std::optional<Interference> interfere;
     ServerSource server;
+    Placement placement = Placement::one_pu;
 };
 
 struct RateProbeResult {
     RateProbeConfig config;
     MachineContext context;
+    // How busy the machine was while it ran: its own CPU (the embedded server included) and
+    // everything else's.
+    MachineLoad load;
     ServerIdentity server;
     std::vector<std::uint64_t> per_second;  // requests answered in each whole second
     // Requests answered so far, read about every 100 ms with the time it was read: a reading
@@ -47,6 +63,12 @@ struct RateProbeResult {
     double baseline_rps = 0;
     std::optional<double> during_rps, drop_percent, recover_s;
     std::optional<double> interference_start_s, interference_end_s;
+    // With Placement::one_pu: the PU the ping-pong ran on, whether the server was bound with
+    // it (not one started by someone else), and when the binding was lifted so that fib(N)
+    // could run on another PU, as the article's experiment needs.
+    std::optional<std::string> pinned_pu;
+    bool server_pinned = false;
+    std::optional<double> released_s;
     std::string error;  // a connection that failed
     bool interrupted = false;
     int exit_code() const;
