@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "probe_results.hpp"
@@ -14,151 +15,245 @@ Verdict holds_if(bool condition) {
 }
 
 double processing_units(const Results& r) {
-    return r.number("latency-threads-2", "/context/topology/pus");
+    return r.number(read_latency(r, "threads", 2).name, "/context/topology/pus");
 }
 
-Claim one_client_at_a_time(const Results& r) {
-    const Serialisation s = read_serialisation(read_latency(r, "iterative", 2));
-    return {
-        "A single-threaded server serves one client at a time: a second client waits until "
-        "the first disconnects.",
-        fmt::format("iterative server, 2 clients: the second client's first reply took "
-                    "{:.0f} ms; the first client's whole session took {:.0f} ms",
-                    s.second_first_reply_ms, s.first_session_ms),
-        "holds if the second client's first reply waited at least 80% of the first "
-        "client's session",
-        holds_if(s.serialised()),
-        {"latency-iterative-2"}};
+// A figure measured once.
+ClaimFigure point(std::string name, double value, std::string unit) {
+    return {std::move(name), {value, value, value, 1}, std::move(unit)};
 }
 
-Claim threads_serve_many(const Results& r) {
-    const Serialisation s = read_serialisation(read_latency(r, "threads", 2));
-    return {"With a thread per connection, the server serves many clients at once.",
-            fmt::format("threads server, 2 clients: the second client's first reply took "
-                        "{:.0f} ms, while the first client's session took {:.0f} ms",
-                        s.second_first_reply_ms, s.first_session_ms),
-            "holds if the second client was answered before 80% of the first client's session "
-            "was over",
-            holds_if(!s.serialised()),
-            {"latency-threads-2"}};
+// The figure's spread, judged by the rule.
+struct Judged {
+    Spread spread;
+    Verdict verdict;
+};
+Judged judged(const std::vector<double>& values, Holds side, double threshold) {
+    const Spread s = spread_of(values);
+    return {s, judge(s, side, threshold)};
 }
 
-double latency_ratio(const Results& r, const std::string& model) {
-    return read_latency(r, model, 2).p50_ms / read_latency(r, model, 1).p50_ms;
+// The runs a claim's figure comes from, and the most work other than theirs any of them saw.
+template <typename Run>
+void note_runs(Claim& c, const std::vector<Run>& runs) {
+    for (const auto& run : runs) {
+        c.sources.push_back(run.name);
+        if (run.other_cores)
+            c.busiest_other_cores = std::max(c.busiest_other_cores.value_or(0), *run.other_cores);
+    }
+}
+
+// Repetition i of one experiment with repetition i of another: interleaved, they ran at about
+// the same time.
+template <typename Run, typename F>
+std::vector<double> paired(const std::vector<Run>& a, const std::vector<Run>& b, F figure) {
+    std::vector<double> out;
+    for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+        out.push_back(figure(a[i], b[i]));
+    return out;
+}
+
+// A share (0.83) as a percentage spread (83%).
+Spread percent(const Spread& s) {
+    return {s.median * 100, s.min * 100, s.max * 100, s.repetitions};
+}
+
+// How long the second client's first reply waited, as a share of the first client's session:
+// at least 80% means the server served them one after the other.
+std::vector<double> wait_shares(const std::vector<LatencyRun>& runs) {
+    std::vector<double> out;
+    for (const auto& run : runs) {
+        const Serialisation s = read_serialisation(run);
+        if (s.first_session_ms > 0) out.push_back(s.second_first_reply_ms / s.first_session_ms);
+    }
+    if (out.empty()) throw ResultsError(fmt::format("{}: no client answered", runs.front().name));
+    return out;
+}
+
+Claim serialisation_claim(const Results& r, const std::string& model, Holds side, std::string id,
+                          std::string article, std::string rule) {
+    const auto runs = read_latency_runs(r, model, 2);
+    const Judged j = judged(wait_shares(runs), side, 0.8);
+    Claim c{std::move(article),
+            fmt::format("{} server, 2 clients: the second client's first reply came after {} of "
+                        "the first client's whole session",
+                        model, describe(percent(j.spread), "{:.0f}%")),
+            std::move(rule),
+            j.verdict,
+            {},
+            std::move(id),
+            0.8,
+            {{"second client's first reply / first client's session", j.spread, "ratio"}}};
+    note_runs(c, runs);
+    return c;
+}
+
+// Two clients' median latency over one client's, repetition by repetition.
+struct LatencyRatio {
+    std::vector<LatencyRun> one, two;
+    std::vector<double> ratios;
+};
+LatencyRatio latency_ratio(const Results& r, const std::string& model) {
+    LatencyRatio l{read_latency_runs(r, model, 1), read_latency_runs(r, model, 2), {}};
+    l.ratios = paired(l.one, l.two,
+                      [](const LatencyRun& a, const LatencyRun& b) { return b.p50_ms / a.p50_ms; });
+    return l;
+}
+
+std::vector<double> p50s(const std::vector<LatencyRun>& runs) {
+    std::vector<double> out;
+    for (const auto& run : runs) out.push_back(run.p50_ms);
+    return out;
 }
 
 Claim gil_doubles_latency(const Results& r) {
-    const LatencyRun one = read_latency(r, "gil", 1);
-    const double ratio = latency_ratio(r, "gil");
-    return {
+    const LatencyRatio l = latency_ratio(r, "gil");
+    const Judged j = judged(l.ratios, Holds::at_least, 1.7);
+    Claim c{
         "Two clients making CPU-bound requests double each other's latency under the GIL, "
         "even on several cores (perf1).",
-        fmt::format("gil model, fib({:.0f}): median latency {:.1f} ms with 1 client, {:.1f} "
-                    "ms with 2 (x{:.2f})",
-                    one.n, one.p50_ms, read_latency(r, "gil", 2).p50_ms, ratio),
+        fmt::format("gil model, fib({:.0f}): median latency {} ms with 1 client, {} ms with "
+                    "2: {}",
+                    l.one.front().n, describe(spread_of(p50s(l.one)), "{:.1f}"),
+                    describe(spread_of(p50s(l.two)), "{:.1f}"), describe(j.spread, "x{:.2f}")),
         "holds if 2 clients' median latency is at least 1.7x one client's",
-        holds_if(ratio >= 1.7),
-        {"latency-gil-1", "latency-gil-2"}};
-}
-
-Claim native_threads_do_not_double(const Results& r) {
-    const double ratio = latency_ratio(r, "threads");
-    const double pus = processing_units(r);
-    Claim c{
-        "Native threads without a GIL run the two clients in parallel: latency does not "
-        "double.",
-        fmt::format("threads model: median latency x{:.2f} from 1 client to 2, on {:.0f} "
-                    "processing units",
-                    ratio, pus),
-        "holds if the ratio is at most 1.3 (needs 2 or more processing units)",
-        holds_if(ratio <= 1.3),
-        {"latency-threads-1", "latency-threads-2"}};
-    if (pus < 2) c.verdict = Verdict::does_not_apply;
+        j.verdict,
+        {},
+        "gil-doubles-latency",
+        1.7,
+        {{"latency with 2 clients / with 1", j.spread, "x"}}};
+    note_runs(c, l.one);
+    note_runs(c, l.two);
     return c;
 }
 
-Claim gil_starves_tiny_requests(const Results& r) {
-    const RateRun gil = read_rate(r, "gil");
-    Claim c{
-        "Under the GIL, one long CPU-bound request cuts the rate of tiny requests by more "
-        "than 99% (perf2).",
-        "",
-        "holds if the tiny-request rate drops by more than 99% while fib(N) runs",
-        Verdict::does_not_apply,
-        {"rate-gil"}};
-    if (!gil.drop_percent) {
-        c.measured = fmt::format(
-            "gil model: {:.0f} requests/s; fib({:.0f}) did not overlap the "
-            "measurement",
-            gil.baseline_rps, gil.interfere_n);
+// A claim about parallelism needs a machine that computes two things side by side: two
+// processing units, and two that give more than one's speed together (SMT siblings of one
+// core, or vCPUs a host runs on one, do not). Below this speedup it cannot be tested.
+constexpr double kParallelSpeedup = 1.5;
+
+Claim parallel_latency(const Results& r, const std::string& model, std::string id,
+                       std::string article) {
+    const LatencyRatio l = latency_ratio(r, model);
+    const double pus = processing_units(r);
+    const Judged j = judged(l.ratios, Holds::at_most, 1.3);
+    std::vector<double> speedups;
+    for (const auto& run : l.two)
+        if (run.parallel_speedup) speedups.push_back(*run.parallel_speedup);
+    std::string parallel;
+    bool parallel_enough = pus >= 2;
+    if (!speedups.empty()) {
+        const Spread s = spread_of(speedups);
+        parallel = fmt::format(", which computed fib side by side at {} one's speed",
+                               describe(s, "x{:.2f}"));
+        parallel_enough = parallel_enough && s.median >= kParallelSpeedup;
+    }
+    Claim c{std::move(article),
+            fmt::format("{}: median latency {} from 1 client to 2, on {:.0f} processing units{}",
+                        model == "threads" ? "threads model" : model, describe(j.spread, "x{:.2f}"),
+                        pus, parallel),
+            fmt::format("holds if the ratio is at most 1.3; needs 2 or more processing units that "
+                        "compute together at {:.1f}x one's speed or more (the median of the "
+                        "speedups measured before each 2-client run)",
+                        kParallelSpeedup),
+            parallel_enough ? j.verdict : Verdict::does_not_apply,
+            {},
+            std::move(id),
+            1.3,
+            {{"latency with 2 clients / with 1", j.spread, "x"}}};
+    if (!speedups.empty())
+        c.figures.push_back({"2 threads' speed over one's (fib)", spread_of(speedups), "x"});
+    note_runs(c, l.one);
+    note_runs(c, l.two);
+    return c;
+}
+
+std::vector<double> drops(const std::vector<RateRun>& runs) {
+    std::vector<double> out;
+    for (const auto& run : runs)
+        if (run.drop_percent) out.push_back(*run.drop_percent);
+    return out;
+}
+
+Spread baseline_spread(const std::vector<RateRun>& runs) {
+    std::vector<double> out;
+    for (const auto& run : runs) out.push_back(run.baseline_rps);
+    return spread_of(out);
+}
+
+// How far the tiny-request rate fell while fib(N) ran; does not apply where fib(N) never
+// overlapped the measurement.
+Claim rate_drop_claim(const Results& r, const std::string& model, Holds side, double threshold,
+                      std::string id, std::string article, std::string rule) {
+    const auto runs = read_rate_runs(r, model);
+    Claim c{std::move(article), "", std::move(rule), Verdict::does_not_apply, {}, std::move(id),
+            threshold,          {}};
+    note_runs(c, runs);
+    const auto d = drops(runs);
+    if (d.empty()) {
+        c.measured =
+            fmt::format("{}: {} requests/s; fib({:.0f}) did not overlap the measurement", model,
+                        describe(baseline_spread(runs), "{:.0f}"), runs.front().interfere_n);
         return c;
     }
-    c.measured = fmt::format(
-        "gil model: {:.0f} requests/s, {:.0f} while fib({:.0f}) ran: "
-        "{:+.1f}%",
-        gil.baseline_rps, *gil.during_rps, gil.interfere_n, -*gil.drop_percent);
-    c.verdict = holds_if(*gil.drop_percent > 99);
+    const Judged j = judged(d, side, threshold);
+    c.measured = fmt::format("{}: {} requests/s; while fib({:.0f}) ran it fell by {}", model,
+                             describe(baseline_spread(runs), "{:.0f}"), runs.front().interfere_n,
+                             describe(j.spread, "{:.1f}%"));
+    c.verdict = j.verdict;
+    c.figures = {{"drop while fib(N) ran", j.spread, "%"}};
     return c;
+}
+
+// Repetition by repetition, the model's tiny-request rate over the threads model's.
+std::vector<double> rate_shares(const std::vector<RateRun>& model,
+                                const std::vector<RateRun>& threads) {
+    return paired(model, threads, [](const RateRun& m, const RateRun& t) {
+        return t.baseline_rps > 0 ? m.baseline_rps / t.baseline_rps : 0.0;
+    });
 }
 
 Claim pool_costs_tiny_requests(const Results& r) {
-    const RateRun pool = read_rate(r, "pool");
-    const RateRun threads = read_rate(r, "threads");
-    const double cost = 100 * (1 - pool.baseline_rps / threads.baseline_rps);
-    return {
+    const auto pool = read_rate_runs(r, "pool");
+    const auto threads = read_rate_runs(r, "threads");
+    std::vector<double> costs;
+    for (double share : rate_shares(pool, threads)) costs.push_back(100 * (1 - share));
+    const Judged j = judged(costs, Holds::at_least, 85);
+    Claim c{
         "A process pool lowers the rate of tiny requests, by about 95% in the article, "
         "because every request travels to another process and back.",
-        fmt::format("pool: {:.0f} requests/s against {:.0f} with threads computing inline: "
-                    "{:+.0f}%",
-                    pool.baseline_rps, threads.baseline_rps, -cost),
+        fmt::format("pool: {} requests/s against {} with threads computing inline: {} lower",
+                    describe(baseline_spread(pool), "{:.0f}"),
+                    describe(baseline_spread(threads), "{:.0f}"), describe(j.spread, "{:.0f}%")),
         "holds if the pool's rate is at least 85% below the threads model's",
-        holds_if(cost >= 85),
-        {"rate-pool", "rate-threads"}};
-}
-
-Claim pool_holds_steady(const Results& r) {
-    const RateRun pool = read_rate(r, "pool");
-    Claim c{"...but with a pool the rate holds steady while a long request runs.",
-            "",
-            "holds if the pool's tiny-request rate drops by at most 20% while fib(N) runs",
-            Verdict::does_not_apply,
-            {"rate-pool"}};
-    if (!pool.drop_percent) {
-        c.measured =
-            fmt::format("pool: fib({:.0f}) did not overlap the measurement", pool.interfere_n);
-        return c;
-    }
-    c.measured =
-        fmt::format("pool: {:.0f} requests/s, {:.0f} while fib({:.0f}) ran: {:+.1f}%",
-                    pool.baseline_rps, *pool.during_rps, pool.interfere_n, -*pool.drop_percent);
-    c.verdict = holds_if(*pool.drop_percent <= 20);
+        j.verdict,
+        {},
+        "pool-costs-tiny-requests",
+        85,
+        {{"pool's rate below the threads model's", j.spread, "%"}}};
+    note_runs(c, pool);
+    note_runs(c, threads);
     return c;
 }
 
-Claim inline_model_rate(const Results& r, const std::string& model, std::string article) {
-    const RateRun run = read_rate(r, model);
-    const RateRun threads = read_rate(r, "threads");
-    const double share = run.baseline_rps / threads.baseline_rps;
-    return {std::move(article),
-            fmt::format("{}: {:.0f} requests/s, {:.0f}% of the threads model's {:.0f}", model,
-                        run.baseline_rps, 100 * share, threads.baseline_rps),
+Claim inline_model_rate(const Results& r, const std::string& model, std::string id,
+                        std::string article) {
+    const auto runs = read_rate_runs(r, model);
+    const auto threads = read_rate_runs(r, "threads");
+    const Judged j = judged(rate_shares(runs, threads), Holds::at_least, 0.8);
+    Claim c{std::move(article),
+            fmt::format("{}: {} requests/s, {} of the threads model's {}", model,
+                        describe(baseline_spread(runs), "{:.0f}"),
+                        describe(percent(j.spread), "{:.0f}%"),
+                        describe(baseline_spread(threads), "{:.0f}")),
             fmt::format("holds if {} keeps at least 80% of the threads model's rate", model),
-            holds_if(share >= 0.8),
-            {"rate-" + model, "rate-threads"}};
-}
-
-Claim pool_uses_every_core(const Results& r) {
-    const double ratio = latency_ratio(r, "pool");
-    Claim c{
-        "With a process pool, CPU-bound requests from two clients use every core (perf1 "
-        "scales).",
-        fmt::format("pool: median latency x{:.2f} from 1 client to 2, on {:.0f} processing "
-                    "units",
-                    ratio, processing_units(r)),
-        "holds if the ratio is at most 1.3 (needs 2 or more processing units)",
-        holds_if(ratio <= 1.3),
-        {"latency-pool-1", "latency-pool-2"}};
-    if (processing_units(r) < 2) c.verdict = Verdict::does_not_apply;
+            j.verdict,
+            {},
+            std::move(id),
+            0.8,
+            {{model + "'s rate / the threads model's", j.spread, "ratio"}}};
+    note_runs(c, runs);
+    note_runs(c, threads);
     return c;
 }
 
@@ -178,7 +273,10 @@ Claim bookkeeping_is_small(const Results& r, const std::vector<ThreadRun>& large
         "holds if that is under 1% of a default 8 MiB stack reservation (82 KiB); Python's "
         "200-byte object comes on top",
         holds_if(own < default_reservation_kib / 100),
-        {run.name, "stackprobe"}};
+        {run.name, "stackprobe"},
+        "bookkeeping-is-small",
+        default_reservation_kib / 100,
+        {point("a thread's own cost beyond its stack", own, "KiB")}};
 }
 
 Claim default_stack_is_8mb(const ThreadRun& run) {
@@ -189,7 +287,10 @@ Claim default_stack_is_8mb(const ThreadRun& run) {
                         stack_label(run.stack_bytes, run.default_stack), vsz),
             "holds if one thread adds 8 MiB of virtual memory, within 1%",
             holds_if(std::abs(vsz - 8192) <= 8192 * 0.01),
-            {run.name}};
+            {run.name},
+            "default-stack-is-8mb",
+            8192,
+            {point("virtual memory one thread adds", vsz, "KiB")}};
 }
 
 Claim thousand_threads_look_like_8gb(const ThreadRun& run) {
@@ -203,7 +304,10 @@ Claim thousand_threads_look_like_8gb(const ThreadRun& run) {
                         run.connections, added_vsz_gb, added_rss_mb),
             "holds if the threads' virtual memory exceeds 8 GB (10^9 bytes)",
             holds_if(added_vsz_gb > 8),
-            {run.name}};
+            {run.name},
+            "thousand-threads-look-like-8gb",
+            8,
+            {point("virtual memory the threads added", added_vsz_gb, "GB")}};
 }
 
 Claim memory_arrives_in_pages(const Paging& paging, const ThreadRun& default_run) {
@@ -218,7 +322,11 @@ Claim memory_arrives_in_pages(const Paging& paging, const ThreadRun& default_run
         "under 1% of its stack",
         holds_if(paging.resident_step_bytes == 4096 && paging.page_bytes == 4096 &&
                  default_run.probe.rss_per_thread_kib < default_run.stack_bytes / 1024 * 0.01),
-        {"stackprobe", default_run.name}};
+        {"stackprobe", default_run.name},
+        "memory-arrives-in-pages",
+        4096,
+        {point("resident stack step", paging.resident_step_bytes, "B"),
+         point("a thread's resident size", default_run.probe.rss_per_thread_kib, "KiB")}};
 }
 
 Claim no_swap_reserved(const Results& r, const ThreadRun& default_run) {
@@ -236,7 +344,11 @@ Claim no_swap_reserved(const Results& r, const ThreadRun& default_run) {
                 "holds if the commit limit is not enforced, so a stack's commit charge reserves "
                 "nothing",
                 holds_if(!enforced),
-                {default_run.name}};
+                {default_run.name},
+                "no-swap-reserved",
+                std::nullopt,
+                {point("commit charge per default-stack thread", default_run.commit_per_task_kib,
+                       "KiB")}};
     }
     throw ResultsError(fmt::format("{}/{}.json: /context/limits has no 'commit limit' reading",
                                    r.origin(), default_run.name));
@@ -250,7 +362,10 @@ Claim recursion_depth(const std::vector<StackDepth>& depths) {
                         deepest.label, deepest.depth, deepest.frame_bytes),
             "holds if the depth is within 20% of 15,000",
             holds_if(std::abs(deepest.depth - 15000) <= 3000),
-            {"stackprobe"}};
+            {"stackprobe"},
+            "recursion-depth",
+            15000,
+            {point("levels of recursion", deepest.depth, "levels")}};
 }
 
 Claim recursion_eats_stack(const std::vector<StackDepth>& depths) {
@@ -270,7 +385,10 @@ Claim recursion_eats_stack(const std::vector<StackDepth>& depths) {
             "holds if depth grows in proportion to the stack (levels per KiB within 10%, "
             "64 KiB and up)",
             holds_if(hi > 0 && hi <= lo * 1.1),
-            {"stackprobe"}};
+            {"stackprobe"},
+            "recursion-eats-stack",
+            1.1,
+            {point("most over fewest levels per KiB", lo > 0 ? hi / lo : 0, "ratio")}};
 }
 
 Claim smaller_stacks(const ThreadRun& smallest, const std::vector<StackDepth>& depths) {
@@ -284,7 +402,10 @@ Claim smaller_stacks(const ThreadRun& smallest, const std::vector<StackDepth>& d
         "(and 1 KiB slack)",
         holds_if(smallest.probe.vsz_per_thread_kib <=
                  static_cast<double>(smallest.stack_bytes) / 1024 + 5),
-        {smallest.name, "stackprobe"}};
+        {smallest.name, "stackprobe"},
+        "smaller-stacks",
+        static_cast<double>(smallest.stack_bytes) / 1024 + 5,
+        {point("virtual memory one thread adds", smallest.probe.vsz_per_thread_kib, "KiB")}};
 }
 
 Claim threads_are_capped(const Results& r) {
@@ -313,7 +434,8 @@ Claim threads_are_capped(const Results& r) {
             "safety margin; results without a forecast: thread creation failed and a limit was "
             "named",
             holds_if(all_confirmed || all_named),
-            {"limitprobe"}};
+            {"limitprobe"},
+            "threads-are-capped"};
     if (any_refuted)
         c.verdict = Verdict::differs;
     else if (!all_confirmed && !all_named)
@@ -337,22 +459,14 @@ Claim tens_of_thousands(const Results& r) {
             "holds if a thread per connection stops below 20,000 connections or costs at least "
             "10x the epoll server's memory per connection",
             holds_if(limit.threads < 20000 || ratio >= 10),
-            {"limitprobe-connections", "scale-threads", "scale-epoll"}};
+            {"limitprobe-connections", "scale-threads", "scale-epoll"},
+            "tens-of-thousands",
+            10,
+            {point("threads model's memory per connection over epoll's", ratio, "x"),
+             point("connections a thread each reached", limit.threads, "connections")}};
 }
 
 }  // namespace
-
-const char* verdict_name(Verdict v) {
-    switch (v) {
-        case Verdict::holds:
-            return "holds";
-        case Verdict::differs:
-            return "differs";
-        case Verdict::does_not_apply:
-            return "does not apply";
-    }
-    return "?";
-}
 
 std::vector<Claim> evaluate_claims(const Results& r) {
     const auto sweep = read_sweep(r);
@@ -360,18 +474,36 @@ std::vector<Claim> evaluate_claims(const Results& r) {
     const auto depths = read_stack_depths(r);
     const ThreadRun default_1000 = sweep_run(r, "default", 1000);
     return {
-        one_client_at_a_time(r),
-        threads_serve_many(r),
+        serialisation_claim(r, "iterative", Holds::at_least, "one-client-at-a-time",
+                            "A single-threaded server serves one client at a time: a second "
+                            "client waits until the first disconnects.",
+                            "holds if the second client's first reply waited at least 80% of the "
+                            "first client's session"),
+        serialisation_claim(r, "threads", Holds::below, "threads-serve-many",
+                            "With a thread per connection, the server serves many clients at "
+                            "once.",
+                            "holds if the second client was answered before 80% of the first "
+                            "client's session was over"),
         gil_doubles_latency(r),
-        native_threads_do_not_double(r),
-        gil_starves_tiny_requests(r),
-        pool_uses_every_core(r),
+        parallel_latency(r, "threads", "threads-run-in-parallel",
+                         "Native threads without a GIL run the two clients in parallel: latency "
+                         "does not double."),
+        rate_drop_claim(r, "gil", Holds::above, 99, "gil-starves-tiny-requests",
+                        "Under the GIL, one long CPU-bound request cuts the rate of tiny requests "
+                        "by more than 99% (perf2).",
+                        "holds if the tiny-request rate drops by more than 99% while fib(N) runs"),
+        parallel_latency(r, "pool", "pool-uses-every-core",
+                         "With a process pool, CPU-bound requests from two clients use every core "
+                         "(perf1 scales)."),
         pool_costs_tiny_requests(r),
-        pool_holds_steady(r),
-        inline_model_rate(r, "threshold",
+        rate_drop_claim(r, "pool", Holds::at_most, 20, "pool-holds-steady",
+                        "...but with a pool the rate holds steady while a long request runs.",
+                        "holds if the pool's tiny-request rate drops by at most 20% while fib(N) "
+                        "runs"),
+        inline_model_rate(r, "threshold", "threshold-avoids-pool-cost",
                           "A threshold that sends only big requests to the pool avoids most of "
                           "the pool's cost."),
-        inline_model_rate(r, "prefork",
+        inline_model_rate(r, "prefork", "prefork-no-overhead",
                           "A pre-forked server has no communication overhead for each request."),
         bookkeeping_is_small(r, largest),
         default_stack_is_8mb(default_1000),

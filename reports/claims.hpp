@@ -3,22 +3,35 @@
 // verdict, and the verdict. A reader can check every verdict against its rule and figure.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "results.hpp"
+#include "spread.hpp"
 
 namespace tp::report {
 
-enum class Verdict { holds, differs, does_not_apply };
-const char* verdict_name(Verdict v);
+// A figure a claim is judged on, with its unit ("x", "%", "KiB", "requests/s").
+struct ClaimFigure {
+    std::string name;
+    Spread spread;
+    std::string unit;
+};
 
 struct Claim {
     std::string article;   // what the article says
     std::string measured;  // the figure measured here, in words
     std::string rule;      // when the verdict is "holds"
     Verdict verdict = Verdict::does_not_apply;
-    std::vector<std::string> sources;  // result files the figure comes from
+    std::vector<std::string> sources;   // result files the figure comes from
+    std::string id{};                   // stable across runs: "gil-doubles-latency"
+    std::optional<double> threshold{};  // the rule's, where it has one number
+    std::vector<ClaimFigure> figures{};
+    // The most work other than the probes' while any of its experiments ran, in cores; a
+    // figure measured beside more than half a core of it is flagged.
+    std::optional<double> busiest_other_cores{};
+    bool measured_while_busy() const { return busiest_other_cores && *busiest_other_cores > 0.5; }
 };
 
 // Throws ResultsError naming the file and key when a result it needs is missing.

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "statistics.hpp"
+
 namespace tp::report {
 namespace {
 
@@ -98,13 +100,41 @@ ScaleRun read_scale(const Results& r, const std::string& model) {
     return s;
 }
 
-LatencyRun read_latency(const Results& r, const std::string& model, int clients) {
-    const std::string name = fmt::format("latency-{}-{}", model, clients);
+std::vector<std::string> repetitions(const Results& r, const std::string& name) {
+    if (r.has(name)) return {name};
+    std::vector<std::pair<int, std::string>> numbered;
+    for (const auto& candidate : r.names_starting_with(name + ".r")) {
+        const std::string number = candidate.substr(name.size() + 2);
+        if (number.empty() ||
+            !std::all_of(number.begin(), number.end(), [](char c) { return c >= '0' && c <= '9'; }))
+            continue;
+        numbered.emplace_back(std::stoi(number), candidate);
+    }
+    std::sort(numbered.begin(), numbered.end());
+    std::vector<std::string> out;
+    for (auto& [number, candidate] : numbered) out.push_back(std::move(candidate));
+    if (out.empty())
+        throw ResultsError(
+            fmt::format("{}/{}.json: missing (nor any {}.rK.json)", r.origin(), name, name));
+    return out;
+}
+
+namespace {
+
+// The load the probe recorded while it ran; results from before it recorded one have none.
+std::optional<double> other_cores(const Results& r, const std::string& name) {
+    const nlohmann::json& doc = r.document(name);
+    if (!doc.contains("load")) return std::nullopt;
+    return r.number(name, "/load/other_cores");
+}
+
+LatencyRun read_latency_file(const Results& r, const std::string& name, const std::string& model,
+                             int clients) {
     LatencyRun run;
+    run.name = name;
     run.model = model;
     run.clients = clients;
     run.n = r.number(name, "/config/n");
-    run.p50_ms = r.number(name, "/summary/overall/p50_ms");
     const auto& per_client = r.at(name, "/summary/clients");
     for (std::size_t i = 0; i < per_client.size(); ++i)
         run.latencies_ms.push_back(
@@ -112,7 +142,30 @@ LatencyRun read_latency(const Results& r, const std::string& model, int clients)
     if (static_cast<int>(run.latencies_ms.size()) != clients)
         throw ResultsError(fmt::format("{}/{}.json: /summary/clients has {} clients, not {}",
                                        r.origin(), name, run.latencies_ms.size(), clients));
+    // Each client's first request warms up the connection, the server's thread and the
+    // caches: the median is of the requests after it, where a client made more than one.
+    std::vector<double> warm;
+    for (const auto& client : run.latencies_ms)
+        warm.insert(warm.end(), client.begin() + (client.size() > 1 ? 1 : 0), client.end());
+    run.p50_ms = warm.empty() ? r.number(name, "/summary/overall/p50_ms") : median(warm);
+    run.other_cores = other_cores(r, name);
+    const nlohmann::json& doc = r.document(name);
+    if (doc.contains("parallelism") && !doc["parallelism"].is_null())
+        run.parallel_speedup = r.number(name, "/parallelism/speedup");
     return run;
+}
+
+}  // namespace
+
+std::vector<LatencyRun> read_latency_runs(const Results& r, const std::string& model, int clients) {
+    std::vector<LatencyRun> runs;
+    for (const auto& name : repetitions(r, fmt::format("latency-{}-{}", model, clients)))
+        runs.push_back(read_latency_file(r, name, model, clients));
+    return runs;
+}
+
+LatencyRun read_latency(const Results& r, const std::string& model, int clients) {
+    return read_latency_runs(r, model, clients).front();
 }
 
 Serialisation read_serialisation(const LatencyRun& run) {
@@ -128,10 +181,13 @@ Serialisation read_serialisation(const LatencyRun& run) {
     return s;
 }
 
-RateRun read_rate(const Results& r, const std::string& model) {
-    const std::string name = "rate-" + model;
+namespace {
+
+RateRun read_rate_file(const Results& r, const std::string& name, const std::string& model) {
     RateRun run;
+    run.name = name;
     run.model = model;
+    run.other_cores = other_cores(r, name);
     run.interfere_n = r.number(name, "/config/interfere/n");
     run.duration_s = r.number(name, "/config/duration_s");
     run.baseline_rps = r.number(name, "/summary/baseline_rps");
@@ -150,6 +206,19 @@ RateRun read_rate(const Results& r, const std::string& model) {
              (r.number(name, at + "/answered") - r.number(name, before + "/answered")) / dt});
     }
     return run;
+}
+
+}  // namespace
+
+std::vector<RateRun> read_rate_runs(const Results& r, const std::string& model) {
+    std::vector<RateRun> runs;
+    for (const auto& name : repetitions(r, "rate-" + model))
+        runs.push_back(read_rate_file(r, name, model));
+    return runs;
+}
+
+RateRun read_rate(const Results& r, const std::string& model) {
+    return read_rate_runs(r, model).front();
 }
 
 std::vector<StackDepth> read_stack_depths(const Results& r) {

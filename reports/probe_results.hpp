@@ -62,13 +62,25 @@ struct ScaleRun {
 };
 ScaleRun read_scale(const Results& results, const std::string& model);
 
+// The result files of one experiment: NAME where it ran once, else its repetitions NAME.r1,
+// NAME.r2, ... in order. Throws naming NAME when there is neither.
+std::vector<std::string> repetitions(const Results& results, const std::string& name);
+
 struct LatencyRun {
+    std::string name;  // the result file, without .json
     std::string model;
     int clients = 0;
     double n = 0;
-    double p50_ms = 0;
+    double p50_ms = 0;  // of every client's requests but its first (the warm-up)
     std::vector<std::vector<double>> latencies_ms;  // per client, in order
+    std::optional<double> other_cores;  // work other than the probe's while it ran, in cores
+    // With 2 clients or more: how much faster that many threads computed fib together than
+    // one alone, just before (about 2 on two cores, 1 on SMT siblings of one).
+    std::optional<double> parallel_speedup;
 };
+// Every repetition of latency-MODEL-CLIENTS, in order; the first alone for the figures.
+std::vector<LatencyRun> read_latency_runs(const Results& results, const std::string& model,
+                                          int clients);
 LatencyRun read_latency(const Results& results, const std::string& model, int clients);
 
 // How long the client served second waited for its first reply, against the whole session
@@ -86,7 +98,9 @@ struct RatePoint {
     double rps = 0;
 };
 struct RateRun {
+    std::string name;  // the result file, without .json
     std::string model;
+    std::optional<double> other_cores;  // work other than the probe's while it ran, in cores
     double interfere_n = 0;
     double baseline_rps = 0;
     std::optional<double> during_rps, drop_percent;
@@ -95,6 +109,8 @@ struct RateRun {
     double duration_s = 0;
     std::vector<RatePoint> timeline;  // requests/s between successive readings
 };
+// Every repetition of rate-MODEL, in order; the first alone for the figures.
+std::vector<RateRun> read_rate_runs(const Results& results, const std::string& model);
 RateRun read_rate(const Results& results, const std::string& model);
 
 struct StackDepth {

@@ -27,9 +27,15 @@ Block claims_table(const std::vector<Claim>& claims) {
     t.header = {"#", "The article says", "Measured here", "Verdict", "Rule"};
     t.numeric = {true, false, false, false, false};
     t.verdict_column = 3;
-    for (std::size_t i = 0; i < claims.size(); ++i)
-        t.rows.push_back({std::to_string(i + 1), claims[i].article, claims[i].measured,
-                          verdict_name(claims[i].verdict), claims[i].rule});
+    for (std::size_t i = 0; i < claims.size(); ++i) {
+        const Claim& c = claims[i];
+        std::string measured = c.measured;
+        if (c.measured_while_busy())
+            measured += fmt::format(" [measured while other work took up to {:.1f} cores]",
+                                    *c.busiest_other_cores);
+        t.rows.push_back(
+            {std::to_string(i + 1), c.article, measured, verdict_name(c.verdict), c.rule});
+    }
     return t;
 }
 
@@ -40,8 +46,11 @@ std::string verdict_summary(const std::vector<Claim>& claims) {
     };
     return fmt::format(
         "{} claims of the article, each judged from the result files by the rule beside it: {} "
-        "hold, {} differ, {} do not apply on this machine.",
-        claims.size(), count(Verdict::holds), count(Verdict::differs),
+        "hold, {} differ, {} inconclusive, {} do not apply on this machine. A figure measured "
+        "several times is shown as its median with its range, and judged on the range: it holds "
+        "or differs only when every repetition is on the same side of the rule's threshold, and "
+        "is inconclusive when they straddle it.",
+        claims.size(), count(Verdict::holds), count(Verdict::differs), count(Verdict::inconclusive),
         count(Verdict::does_not_apply));
 }
 
@@ -92,6 +101,12 @@ Table sweep_table(const Results& r) {
     return t;
 }
 
+// The median over the repetitions and, where there were several, the range.
+std::string spread_text(const std::vector<double>& values, const char* format) {
+    if (values.empty()) return "-";
+    return describe(spread_of(values), format);
+}
+
 Table models_table(const Results& r) {
     Table t;
     t.header = {"model", "p50 1 client ms", "p50 2 clients ms",
@@ -99,14 +114,21 @@ Table models_table(const Results& r) {
                 "change"};
     t.numeric = {false, true, true, true, true, true, true};
     for (const auto& model : article_models()) {
-        const LatencyRun one = read_latency(r, model, 1), two = read_latency(r, model, 2);
-        const RateRun rate = read_rate(r, model);
-        t.rows.push_back(
-            {model, fmt::format("{:.1f}", one.p50_ms), fmt::format("{:.1f}", two.p50_ms),
-             fmt::format("x{:.2f}", two.p50_ms / one.p50_ms),
-             fmt::format("{:.0f}", rate.baseline_rps), optional_figure(rate.during_rps, "{:.0f}"),
-             optional_figure(rate.drop_percent ? std::optional(-*rate.drop_percent) : std::nullopt,
-                             "{:+.1f}%")});
+        const auto one = read_latency_runs(r, model, 1), two = read_latency_runs(r, model, 2);
+        const auto rate = read_rate_runs(r, model);
+        std::vector<double> p50_one, p50_two, ratio, baseline, during, change;
+        for (const auto& run : one) p50_one.push_back(run.p50_ms);
+        for (const auto& run : two) p50_two.push_back(run.p50_ms);
+        for (std::size_t i = 0; i < std::min(one.size(), two.size()); ++i)
+            ratio.push_back(two[i].p50_ms / one[i].p50_ms);
+        for (const auto& run : rate) {
+            baseline.push_back(run.baseline_rps);
+            if (run.during_rps) during.push_back(*run.during_rps);
+            if (run.drop_percent) change.push_back(-*run.drop_percent);
+        }
+        t.rows.push_back({model, spread_text(p50_one, "{:.1f}"), spread_text(p50_two, "{:.1f}"),
+                          spread_text(ratio, "x{:.2f}"), spread_text(baseline, "{:.0f}"),
+                          spread_text(during, "{:.0f}"), spread_text(change, "{:+.1f}%")});
     }
     return t;
 }
@@ -214,6 +236,39 @@ double total_seconds(const Results& r) {
     return total;
 }
 
+// The work other than the probes' while each performance run ran (the probes record it from
+// /proc/stat against their own CPU time); nothing for results from before they did.
+std::optional<double> other_work(const Results& r, const std::string& name) {
+    if (!r.has(name) || !r.document(name).contains("load")) return std::nullopt;
+    return r.number(name, "/load/other_cores");
+}
+
+std::string load_line(const Results& r) {
+    double most = 0, sum = 0, steal = 0;
+    std::string busiest;
+    int runs = 0, busy = 0;
+    for (const auto& e : r.experiments()) {
+        const auto other = other_work(r, e.name);
+        if (!other) continue;
+        ++runs;
+        sum += *other;
+        if (r.document(e.name)["load"].contains("steal_cores"))
+            steal += r.number(e.name, "/load/steal_cores");
+        busy += *other > 0.5;
+        if (*other >= most) {
+            most = *other;
+            busiest = e.name;
+        }
+    }
+    if (runs == 0) return "machine load: not recorded by these results";
+    return fmt::format(
+        "machine load: work other than the probes took {:.2f} cores on average over the {} "
+        "performance runs, at most {:.2f} ({}); {} of them beside more than half a core, flagged "
+        "in the claims they feed; a hypervisor's other guests took {:.2f} cores on average "
+        "(steal time)",
+        sum / runs, runs, most, busiest, busy, steal / runs);
+}
+
 // The header: what ran, where, with what, for how long; the details follow further down.
 Block header(const Results& r, const RunInfo& info) {
     const std::string f = context_file(r);
@@ -227,6 +282,7 @@ Block header(const Results& r, const RunInfo& info) {
                     r.text(f, "/context/glibc"), r.number(f, "/context/page_size")),
         fmt::format("versions: threadprobe {} built with {}; figures by {}", r.text(f, "/version"),
                     info.compiler, info.gnuplot),
+        load_line(r),
     }};
 }
 
@@ -234,11 +290,11 @@ std::vector<Block> runs_section(const Results& r) {
     std::vector<Block> blocks;
     blocks.push_back(Heading{2, "What ran"});
     Table t;
-    t.header = {"experiment", "seconds", "exit", "command"};
-    t.numeric = {false, true, true, false};
+    t.header = {"experiment", "seconds", "exit", "other work (cores)", "command"};
+    t.numeric = {false, true, true, true, false};
     for (const auto& run : r.experiments())
         t.rows.push_back({run.name, fmt::format("{:.2f}", run.seconds), std::to_string(run.status),
-                          run.command});
+                          optional_figure(other_work(r, run.name), "{:.2f}"), run.command});
     blocks.push_back(Paragraph{fmt::format(
         "{} experiments, {:.0f} s in all, one after another. Exit 1 means a probe reached a limit "
         "it was sent to find; its results are still whole. Each experiment's table is in "
@@ -297,6 +353,60 @@ Document build_report(const Results& r, const std::vector<Claim>& claims,
     add(depth_table(r));
     for (auto& block : runs_section(r)) add(std::move(block));
     return doc;
+}
+
+nlohmann::json report_data(const Results& r, const std::vector<Claim>& claims,
+                           const RunInfo& info) {
+    using nlohmann::json;
+    const std::string f = context_file(r);
+    json runs = json::array();
+    for (const auto& e : r.experiments()) {
+        const auto other = other_work(r, e.name);
+        runs.push_back({{"name", e.name},
+                        {"seconds", e.seconds},
+                        {"status", e.status},
+                        {"command", e.command},
+                        {"other_cores", other ? json(*other) : json(nullptr)}});
+    }
+    json out_claims = json::array();
+    for (std::size_t i = 0; i < claims.size(); ++i) {
+        const Claim& c = claims[i];
+        json figures = json::array();
+        for (const auto& figure : c.figures)
+            figures.push_back({{"name", figure.name},
+                               {"median", figure.spread.median},
+                               {"min", figure.spread.min},
+                               {"max", figure.spread.max},
+                               {"unit", figure.unit},
+                               {"repetitions", figure.spread.repetitions}});
+        out_claims.push_back(
+            {{"id", c.id},
+             {"number", i + 1},
+             {"statement", c.article},
+             {"measured", c.measured},
+             {"verdict", verdict_name(c.verdict)},
+             {"rule", c.rule},
+             {"threshold", c.threshold ? json(*c.threshold) : json(nullptr)},
+             {"figures", figures},
+             {"sources", c.sources},
+             {"busiest_other_cores",
+              c.busiest_other_cores ? json(*c.busiest_other_cores) : json(nullptr)},
+             {"measured_while_busy", c.measured_while_busy()}});
+    }
+    return {{"tool", "tpreport"},
+            {"version", r.text(f, "/version")},
+            {"invocation", info.invocation},
+            {"built_with", info.compiler},
+            {"machine",
+             {{"host", r.text(f, "/context/host")},
+              {"kernel", r.text(f, "/context/kernel")},
+              {"glibc", r.text(f, "/context/glibc")},
+              {"page_size", r.number(f, "/context/page_size")},
+              {"topology", r.text(f, "/context/topology/summary")},
+              {"cpu_model", r.text(f, "/context/topology/cpu_model")},
+              {"measured_from", r.text(f, "/context/time")}}},
+            {"runs", runs},
+            {"claims", out_claims}};
 }
 
 }  // namespace tp::report

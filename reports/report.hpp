@@ -2,6 +2,7 @@
 // behind them, and exactly what ran, for how long.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -26,5 +27,11 @@ struct RunInfo {
 
 Document build_report(const Results& results, const std::vector<Claim>& claims,
                       const std::vector<DrawnFigure>& figures, const RunInfo& info);
+
+// report.json, from the same claims the document renders: "machine", "runs" (what ran, how
+// long, how busy the machine was) and "claims" (id, statement, measured, verdict, rule,
+// threshold, figures with their median, range, unit and repetitions).
+nlohmann::json report_data(const Results& results, const std::vector<Claim>& claims,
+                           const RunInfo& info);
 
 }  // namespace tp::report

@@ -58,6 +58,8 @@ int run(int argc, char** argv) {
                        tp::report::to_markdown(doc));
     files.emplace_back(std::make_unique<tp::OutputFile>(out / "report.html"),
                        tp::report::to_html(doc));
+    files.emplace_back(std::make_unique<tp::OutputFile>(out / "report.json"),
+                       tp::report::report_data(results, claims, info).dump(2) + "\n");
     for (auto& [file, content] : files) file->commit(content);
 
     int holds = 0;

@@ -7,10 +7,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
 
 #include "claims.hpp"
 #include "document.hpp"
 #include "gnuplot.hpp"
+#include "probe_results.hpp"
 #include "results.hpp"
 
 namespace {
@@ -68,7 +72,7 @@ TEST_CASE("a verdict follows its figure", "[report]") {
         results.edit("rate-gil")["summary"]["drop_percent"] = 50.0;
         const Claim c = claim_starting(tp::report::evaluate_claims(results), gil);
         CHECK(c.verdict == Verdict::differs);
-        CHECK_THAT(c.measured, Catch::Contains("-50.0%"));
+        CHECK_THAT(c.measured, Catch::Contains("fell by 50.0%"));
     }
     SECTION("the long request never overlapped the run: does not apply") {
         results.edit("rate-gil")["summary"]["drop_percent"] = nullptr;
@@ -80,10 +84,24 @@ TEST_CASE("a verdict follows its figure", "[report]") {
         const std::string native = "Native threads without a GIL";
         REQUIRE(claim_starting(tp::report::evaluate_claims(results), native).verdict ==
                 Verdict::differs);
-        const double one = results.number("latency-threads-1", "/summary/overall/p50_ms");
-        results.edit("latency-threads-2")["summary"]["overall"]["p50_ms"] = one * 1.1;
+        // Every request of the two clients 10% slower than one client's median.
+        const double one = tp::report::read_latency(results, "threads", 1).p50_ms;
+        for (auto& client : results.edit("latency-threads-2")["summary"]["clients"])
+            for (auto& ms : client["latencies_ms"]) ms = one * 1.1;
         CHECK(claim_starting(tp::report::evaluate_claims(results), native).verdict ==
               Verdict::holds);
+    }
+    SECTION("two PUs that compute no faster together than one: does not apply") {
+        const std::string native = "Native threads without a GIL";
+        results.edit("latency-threads-2")["parallelism"] = {
+            {"threads", 2}, {"one_ms", 12.0}, {"together_ms", 22.0}, {"speedup", 1.09}};
+        const Claim c = claim_starting(tp::report::evaluate_claims(results), native);
+        CHECK(c.verdict == Verdict::does_not_apply);
+        CHECK_THAT(c.measured, Catch::Contains("side by side at x1.09"));
+        // Two that do: judged on the latencies again (the fixture's threads differ).
+        results.edit("latency-threads-2")["parallelism"]["speedup"] = 1.95;
+        CHECK(claim_starting(tp::report::evaluate_claims(results), native).verdict ==
+              Verdict::differs);
     }
     SECTION("a machine whose stacks default to 16 MiB: the 8 MB claim differs") {
         results.edit("threadprobe-default-1000")["summary"]["probe"]["vsz_per_thread_kib"] =
@@ -104,6 +122,104 @@ TEST_CASE("a verdict follows its figure", "[report]") {
         CHECK(c.verdict == Verdict::differs);
         CHECK_THAT(c.measured, Catch::Contains("enforced"));
     }
+}
+
+namespace {
+
+// The fixture as a run with three repetitions of the GIL's perf1: each latency-gil-K.json is
+// latency-gil-K.r1, .r2 and .r3, each of the second client count's latencies scaled by its
+// factor (1.0 keeps the fixture's x3.5 ratio).
+Results with_gil_repetitions(const std::vector<double>& factors) {
+    const Results fixture = Results::load(kFixture);
+    std::map<std::string, nlohmann::json> documents;
+    for (const auto& name : fixture.names_starting_with(""))
+        if (name != "latency-gil-1" && name != "latency-gil-2")
+            documents[name] = fixture.document(name);
+    for (std::size_t i = 0; i < factors.size(); ++i) {
+        const std::string rep = ".r" + std::to_string(i + 1);
+        documents["latency-gil-1" + rep] = fixture.document("latency-gil-1");
+        nlohmann::json two = fixture.document("latency-gil-2");
+        for (auto& client : two["summary"]["clients"])
+            for (auto& ms : client["latencies_ms"]) ms = ms.get<double>() * factors[i];
+        documents["latency-gil-2" + rep] = two;
+    }
+    return Results(kFixture, documents, fixture.experiments());
+}
+
+}  // namespace
+
+TEST_CASE("a verdict is decided on the range of its repetitions", "[report]") {
+    const std::string gil = "Two clients making CPU-bound";
+    const double ratio = [] {
+        const Results fixture = Results::load(kFixture);
+        return tp::report::read_latency(fixture, "gil", 2).p50_ms /
+               tp::report::read_latency(fixture, "gil", 1).p50_ms;
+    }();
+    REQUIRE(ratio > 1.7 * 1.2);
+    SECTION("every repetition above the threshold: holds") {
+        const Claim c = claim_starting(
+            tp::report::evaluate_claims(with_gil_repetitions({1.0, 1.1, 0.95})), gil);
+        CHECK(c.verdict == Verdict::holds);
+        REQUIRE(c.figures.size() == 1);
+        CHECK(c.figures[0].spread.repetitions == 3);
+        CHECK(c.figures[0].spread.min == Approx(ratio * 0.95));
+        CHECK(c.figures[0].spread.max == Approx(ratio * 1.1));
+        CHECK(c.figures[0].spread.median == Approx(ratio));
+        CHECK_THAT(c.measured, Catch::Contains("3 runs"));
+        CHECK(c.sources.size() == 6);
+    }
+    SECTION("one repetition below it: inconclusive, not a coin flip") {
+        const double below = 1.5 / ratio;
+        const Claim c = claim_starting(
+            tp::report::evaluate_claims(with_gil_repetitions({1.0, below, 1.0})), gil);
+        CHECK(c.verdict == Verdict::inconclusive);
+        CHECK(c.threshold == Approx(1.7));
+    }
+    SECTION("every repetition below it: differs") {
+        const Claim c = claim_starting(
+            tp::report::evaluate_claims(with_gil_repetitions({1.5 / ratio, 1.2 / ratio})), gil);
+        CHECK(c.verdict == Verdict::differs);
+    }
+}
+
+TEST_CASE("a figure measured beside other work is flagged in the claims table", "[report]") {
+    Results results = Results::load(kFixture);
+    const std::string gil = "Two clients making CPU-bound";
+    CHECK_FALSE(claim_starting(tp::report::evaluate_claims(results), gil).measured_while_busy());
+    results.edit("latency-gil-2")["load"] = {
+        {"wall_s", 1.0}, {"busy_cores", 1.9}, {"own_cores", 1.1}, {"other_cores", 0.8}};
+    const auto claims = tp::report::evaluate_claims(results);
+    const Claim c = claim_starting(claims, gil);
+    CHECK(c.measured_while_busy());
+    const std::string md =
+        tp::report::to_markdown(tp::report::build_report(results, claims, {}, {}));
+    CHECK_THAT(md, Catch::Contains("[measured while other work took up to 0.8 cores]"));
+    CHECK_THAT(md, Catch::Contains("machine load: work other than the probes took"));
+}
+
+TEST_CASE("report.json carries every claim with its id, rule and figures", "[report]") {
+    const Results results = Results::load(kFixture);
+    const auto claims = tp::report::evaluate_claims(results);
+    const nlohmann::json data = tp::report::report_data(results, claims, {"scripts/reproduce"});
+    CHECK(data["machine"]["kernel"].is_string());
+    CHECK(data["runs"].size() == results.experiments().size());
+    REQUIRE(data["claims"].size() == claims.size());
+    std::set<std::string> ids;
+    for (const auto& c : data["claims"]) {
+        INFO(c.dump());
+        ids.insert(c["id"].get<std::string>());
+        CHECK_FALSE(c["id"].get<std::string>().empty());
+        for (const char* key : {"statement", "measured", "verdict", "rule"})
+            CHECK(c[key].is_string());
+        CHECK(c.contains("threshold"));
+        for (const auto& f : c["figures"]) {
+            CHECK(f["min"].get<double>() <= f["median"].get<double>());
+            CHECK(f["median"].get<double>() <= f["max"].get<double>());
+            CHECK(f["repetitions"].get<int>() >= 1);
+            CHECK(f["unit"].is_string());
+        }
+    }
+    CHECK(ids.size() == claims.size());  // unique
 }
 
 TEST_CASE("a missing result names the file and the key", "[report]") {
@@ -202,4 +318,26 @@ TEST_CASE("gnuplot draws SVG, and says why when it cannot", "[report]") {
         ::setenv("PATH", path.c_str(), 1);
         CHECK_THAT(error, Catch::Contains("cannot run gnuplot") && Catch::Contains("gnuplot-nox"));
     }
+}
+
+TEST_CASE("a range is judged against its threshold from both ends", "[report]") {
+    using tp::report::Holds;
+    using tp::report::judge;
+    const auto range = [](double lo, double hi) {
+        return tp::report::Spread{(lo + hi) / 2, lo, hi, 3};
+    };
+    CHECK(judge(range(1.8, 2.0), Holds::at_least, 1.7) == Verdict::holds);
+    CHECK(judge(range(1.7, 2.0), Holds::at_least, 1.7) == Verdict::holds);  // at least
+    CHECK(judge(range(1.6, 2.0), Holds::at_least, 1.7) == Verdict::inconclusive);
+    CHECK(judge(range(1.2, 1.6), Holds::at_least, 1.7) == Verdict::differs);
+    CHECK(judge(range(99.0, 99.9), Holds::above, 99) == Verdict::inconclusive);  // above
+    CHECK(judge(range(0.9, 1.3), Holds::at_most, 1.3) == Verdict::holds);
+    CHECK(judge(range(0.9, 1.31), Holds::at_most, 1.3) == Verdict::inconclusive);
+    CHECK(judge(range(0.5, 0.8), Holds::below, 0.8) == Verdict::inconclusive);  // below
+    CHECK(judge(range(0.9, 1.0), Holds::below, 0.8) == Verdict::differs);
+    // One repetition is a point: never inconclusive.
+    CHECK(judge(tp::report::spread_of({1.69}), Holds::at_least, 1.7) == Verdict::differs);
+    CHECK(tp::report::describe(tp::report::spread_of({2.0, 1.0, 3.0}), "x{:.1f}") ==
+          "x2.0 (x1.0 to x3.0, 3 runs)");
+    CHECK(tp::report::describe(tp::report::spread_of({2.0}), "x{:.1f}") == "x2.0");
 }
