@@ -3,10 +3,10 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "probe_results.hpp"
 #include "report_input.hpp"
@@ -64,9 +64,9 @@ TEST_CASE("without interference: a steady rate, one timeline entry a second", "[
     const json& load = r["load"];
     CHECK(load["wall_s"].get<double>() >= 2.0);
     CHECK(load["own_cores"].get<double>() > 0.3);
-    const double slack =
-        0.02 + 4 * 0.01 * static_cast<double>(std::thread::hardware_concurrency()) /
-                   load["wall_s"].get<double>();
+    const double slack = 0.02 + 4 * 0.01 *
+                                    static_cast<double>(std::thread::hardware_concurrency()) /
+                                    load["wall_s"].get<double>();
     CHECK(load["own_cores"].get<double>() <=
           load["busy_cores"].get<double>() + load["steal_cores"].get<double>() + slack);
     CHECK(load["other_cores"].get<double>() >= 0);
@@ -108,6 +108,33 @@ TEST_CASE("with interference: the long request is timed and the rate during it m
     CHECK(answered == Approx(last["answered"].get<double>()).epsilon(1e-9));
 }
 
+TEST_CASE("placement: the ping-pong on one PU, the long request's task on the others",
+          "[rateprobe]") {
+    // fib(40) computes for about a tenth of a second without sleeping: long beside the 40 ms
+    // it takes to be found.
+    const json r = run_json({"--duration=2s", "--interfere=40@1s"});
+    const json& placement = r["config"]["placement"];
+    CHECK(placement["mode"] == "one-pu");
+    REQUIRE(placement["pu"].is_string());
+    CHECK(placement["server_pinned"] == true);
+    const auto pus = r["context"]["topology"]["pus"].get<unsigned>();
+    if (pus >= 2) {
+        // The thread computing fib(40), alone: no task of the ping-pong computes unbroken.
+        CHECK(placement["long_request_tasks_moved"] == 1);
+        // Native threads, the long request on a PU of its own: it does not take half the
+        // tiny requests' rate, as it would sharing theirs.
+        CHECK(r["summary"]["drop_percent"].get<double>() < 50);
+    } else {
+        WARN("one PU here: the long request's task has nowhere else to go");
+        CHECK(placement["long_request_tasks_moved"] == 0);
+    }
+
+    const json free = run_json({"--duration=1s", "--placement=free"});
+    CHECK(free["config"]["placement"]["mode"] == "free");
+    CHECK(free["config"]["placement"]["pu"].is_null());
+    CHECK(free["config"]["placement"]["long_request_tasks_moved"] == 0);
+}
+
 TEST_CASE("rateprobe bad input: one line naming the flag, exit 2", "[rateprobe]") {
     const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
         {{"--interfere=40"}, "--interfere"},
@@ -118,6 +145,7 @@ TEST_CASE("rateprobe bad input: one line naming the flag, exit 2", "[rateprobe]"
         {{"--duration=0s"}, "--duration"},
         {{"--connections=0"}, "--connections"},
         {{"--switch-interval=0s"}, "--switch-interval"},
+        {{"--placement=everywhere"}, "--placement"},
     };
     for (const auto& [args, says] : cases) {
         const auto run = run_program("rateprobe", args);

@@ -83,11 +83,8 @@ void bind_calling_thread(const std::string& list) {
                                 fmt::format("cannot bind to PUs {}", list));
 }
 
-std::size_t bind_process_tree(pid_t pid, const std::string& list) {
-    const TopologyHandle handle = load_topology();
-    const Bitmap set = usable_set(handle.get(), list);
-    std::size_t bound = 0;
-    std::vector<pid_t> processes{pid};
+std::vector<pid_t> tasks_of_tree(pid_t pid) {
+    std::vector<pid_t> tids, processes{pid};
     for (std::size_t p = 0; p < processes.size(); ++p) {
         const auto tasks = std::filesystem::path("/proc") / std::to_string(processes[p]) / "task";
         std::error_code ec;
@@ -97,17 +94,31 @@ std::size_t bind_process_tree(pid_t pid, const std::string& list) {
             pid_t tid = 0;
             if (std::from_chars(name.data(), name.data() + name.size(), tid).ec != std::errc())
                 continue;
-            if (hwloc_set_proc_cpubind(handle.get(), tid, set.get(), HWLOC_CPUBIND_THREAD) != 0) {
-                if (errno == ESRCH) continue;  // exited meanwhile
-                throw std::system_error(errno, std::generic_category(),
-                                        fmt::format("cannot bind task {} to PUs {}", tid, list));
-            }
-            ++bound;
+            tids.push_back(tid);
             std::ifstream children(it->path() / "children");
             for (pid_t child; children >> child;) processes.push_back(child);
         }
     }
+    return tids;
+}
+
+std::size_t bind_tasks(const std::vector<pid_t>& tids, const std::string& list) {
+    const TopologyHandle handle = load_topology();
+    const Bitmap set = usable_set(handle.get(), list);
+    std::size_t bound = 0;
+    for (const pid_t tid : tids) {
+        if (hwloc_set_proc_cpubind(handle.get(), tid, set.get(), HWLOC_CPUBIND_THREAD) != 0) {
+            if (errno == ESRCH) continue;  // exited meanwhile
+            throw std::system_error(errno, std::generic_category(),
+                                    fmt::format("cannot bind task {} to PUs {}", tid, list));
+        }
+        ++bound;
+    }
     return bound;
+}
+
+std::size_t bind_process_tree(pid_t pid, const std::string& list) {
+    return bind_tasks(tasks_of_tree(pid), list);
 }
 
 std::string usable_pus() {
@@ -118,6 +129,15 @@ std::string usable_pus() {
 std::string first_usable_pu() {
     const TopologyHandle handle = load_topology();
     return std::to_string(hwloc_bitmap_first(hwloc_topology_get_allowed_cpuset(handle.get())));
+}
+
+std::string usable_pus_but(const std::string& list) {
+    const TopologyHandle handle = load_topology();
+    Bitmap rest(hwloc_bitmap_dup(hwloc_topology_get_allowed_cpuset(handle.get())));
+    Bitmap excluded(hwloc_bitmap_alloc());
+    if (hwloc_bitmap_list_sscanf(excluded.get(), list.c_str()) == 0)
+        hwloc_bitmap_andnot(rest.get(), rest.get(), excluded.get());
+    return hwloc_bitmap_iszero(rest.get()) ? std::string() : to_list(rest.get());
 }
 
 Topology read_topology() {

@@ -38,15 +38,20 @@ std::string check_cpuset(const std::string& list);
 // binding. Throws std::system_error if the kernel refuses.
 void bind_calling_thread(const std::string& list);
 
-// Binds every thread of process `pid` and of its descendants (found through
-// /proc/PID/task/TID/children) to the PUs in `list`; threads they create from then on inherit
-// it. A task that exits meanwhile is skipped. Returns how many were bound; throws
-// std::system_error if the kernel refuses one.
+// Every thread of process `pid` and of its descendants (found through
+// /proc/PID/task/TID/children).
+std::vector<pid_t> tasks_of_tree(pid_t pid);
+// Binds those tasks to the PUs in `list`; threads they create from then on inherit it. A task
+// that exits meanwhile is skipped. Returns how many were bound; throws std::system_error if
+// the kernel refuses one.
+std::size_t bind_tasks(const std::vector<pid_t>& tids, const std::string& list);
 std::size_t bind_process_tree(pid_t pid, const std::string& list);
 
-// The PUs this process may use ("0-1"), and the first of them alone ("0").
+// The PUs this process may use ("0-1"), the first of them alone ("0"), and all of them but
+// those in `list` (empty when none is left).
 std::string usable_pus();
 std::string first_usable_pu();
+std::string usable_pus_but(const std::string& list);
 
 // Reads the topology of this machine (the parts of it this process may use). Throws
 // std::runtime_error if hwloc cannot load it.

@@ -36,7 +36,7 @@ int run(int argc, char** argv) {
         ("duration,d", po::value(&o.duration)->value_name("DURATION"), fmt::format("how long to measure (default {})", tp::describe(o.duration)).c_str())
         ("interfere", po::value(&o.interfere)->value_name("N@T"), "a second connection asks for fib(N) at time T, e.g. 40@2s")
         ("connections", po::value(&o.connections)->value_name("K"), fmt::format("connections sending tiny requests (default {})", defaults.connections).c_str())
-        ("placement", po::value(&o.placement)->value_name("one-pu|free"), "one-pu (default): the probe and the server it started share one PU until fib(N) is sent, the steadiest ping-pong; free: wherever the scheduler puts them");
+        ("placement", po::value(&o.placement)->value_name("one-pu|free"), "one-pu (default): the probe and the server it started share one PU, the steadiest ping-pong, and the task computing fib(N) gets the other PUs while it runs; free: wherever the scheduler puts them");
     // clang-format on
     tp::add_output_options(options, o.output, "write results as JSON", {},
                            "no per-second lines or summary on stdout");

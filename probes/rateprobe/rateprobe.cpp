@@ -5,10 +5,12 @@
 
 #include <atomic>
 #include <cmath>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
 #include "fib.hpp"
+#include "procfs.hpp"
 #include "stop_signal.hpp"
 #include "topology.hpp"
 #include "units.hpp"
@@ -46,6 +48,54 @@ Interference parse_interference(const std::string& text) {
     }
     return i;
 }
+
+namespace {
+
+// How long a task has run and how many times it was put on a CPU, from /proc/TID/schedstat
+// ("runtime_ns wait_ns timeslices"); nothing once it has gone.
+struct TaskRuns {
+    std::uint64_t runtime_ns = 0, timeslices = 0;
+};
+std::optional<TaskRuns> task_runs(pid_t tid) {
+    const auto text = read_small_file(fmt::format("/proc/{}/schedstat", tid));
+    if (!text) return std::nullopt;
+    std::istringstream in(*text);
+    TaskRuns r;
+    std::uint64_t wait_ns = 0;
+    if (!(in >> r.runtime_ns >> wait_ns >> r.timeslices)) return std::nullopt;
+    return r;
+}
+
+// Right after fib(N) went out: the long request's tasks are those of this probe's tree that
+// computed for a good share of a short window without sleeping (less than one timeslice a
+// millisecond: a task of the ping-pong sleeps after every request, thousands of times a
+// second). They go to the other PUs. Returns how many moved: none on a machine with one PU.
+std::size_t move_computing_tasks(const std::string& pinned_pu) {
+    constexpr auto kSettle = std::chrono::milliseconds(10), kWindow = std::chrono::milliseconds(30);
+    constexpr double kComputing = 0.2;  // of the window on a CPU, sharing it with the ping-pong
+    const std::string others = usable_pus_but(pinned_pu);
+    if (others.empty()) return 0;
+    std::this_thread::sleep_for(kSettle);
+    const auto tids = tasks_of_tree(::getpid());
+    std::vector<std::optional<TaskRuns>> before;
+    for (const pid_t tid : tids) before.push_back(task_runs(tid));
+    const auto start = Clock::now();
+    std::this_thread::sleep_for(kWindow);
+    const double window_ms =
+        std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    std::vector<pid_t> computing;
+    for (std::size_t i = 0; i < tids.size(); ++i) {
+        const auto after = task_runs(tids[i]);
+        if (!before[i] || !after) continue;
+        const double ran_ms = static_cast<double>(after->runtime_ns - before[i]->runtime_ns) / 1e6;
+        const auto slices = after->timeslices - before[i]->timeslices;
+        if (ran_ms >= kComputing * window_ms && static_cast<double>(slices) < window_ms)
+            computing.push_back(tids[i]);
+    }
+    return bind_tasks(computing, others);
+}
+
+}  // namespace
 
 std::optional<Placement> parse_placement(const std::string& name) {
     if (name == "one-pu") return Placement::one_pu;
@@ -154,7 +204,7 @@ RateProbeResult run_rateprobe(const RateProbeConfig& config, StopSignal& stop,
             }
         });
     }
-    std::atomic<double> interference_start{-1}, interference_end{-1}, released{-1};
+    std::atomic<double> interference_start{-1}, interference_end{-1};
     std::thread interferer;
     // Connected up front, so T is when fib(N) is asked, not when a connection is made.
     std::optional<RequestClient> big;
@@ -165,22 +215,31 @@ RateProbeResult run_rateprobe(const RateProbeConfig& config, StopSignal& stop,
             while (!done.load() && Clock::now() < when)
                 std::this_thread::sleep_for(std::chrono::milliseconds(1));
             if (done.load()) return;
-            if (result.pinned_pu) {
-                // The long request gets the machine: the article measures what it does to
-                // tiny requests when it can run beside them.
-                try {
-                    bind_process_tree(::getpid(), usable_pus());
-                    released = seconds(Clock::now() - t0);
-                } catch (const std::exception& e) {
-                    record_error(fmt::format("cannot lift the binding: {}", e.what()));
-                }
-            }
             interference_start = seconds(Clock::now() - t0);
+            // The long request gets a PU of its own, the tiny ones keep theirs: the article
+            // measures what it does to them when it can run beside them.
+            std::thread placer;
+            if (result.pinned_pu)
+                placer = std::thread([&] {
+                    try {
+                        result.moved_tasks = move_computing_tasks(*result.pinned_pu);
+                    } catch (const std::exception& e) {
+                        record_error(fmt::format("cannot place the long request: {}", e.what()));
+                    }
+                });
             std::string error;
             const auto reply = big->ask(config.interfere->n, error);
+            if (placer.joinable()) placer.join();
             if (done.load()) return;  // cut short at the end of the run
             interference_end = seconds(Clock::now() - t0);
             if (!reply) record_error("interference: " + error);
+            if (result.pinned_pu && result.moved_tasks > 0) {
+                try {  // back to where the tiny requests ran before
+                    bind_process_tree(::getpid(), *result.pinned_pu);
+                } catch (const std::exception& e) {
+                    record_error(fmt::format("cannot bind again: {}", e.what()));
+                }
+            }
         });
     }
 
@@ -215,7 +274,6 @@ RateProbeResult run_rateprobe(const RateProbeConfig& config, StopSignal& stop,
     result.error = first_error;
     if (interference_start.load() >= 0) result.interference_start_s = interference_start.load();
     if (interference_end.load() >= 0) result.interference_end_s = interference_end.load();
-    if (released.load() >= 0) result.released_s = released.load();
     summarize_rates(result);
     server.stop();
     result.load = load_between(cpu_at_start, read_cpu_clock(ProcFs{}));
@@ -247,7 +305,7 @@ json to_json(const RateProbeResult& r) {
                {{"mode", r.config.placement == Placement::one_pu ? "one-pu" : "free"},
                 {"pu", r.pinned_pu ? json(*r.pinned_pu) : json(nullptr)},
                 {"server_pinned", r.server_pinned},
-                {"released_s", opt(r.released_s)}}}}},
+                {"long_request_tasks_moved", r.moved_tasks}}}}},
             {"timeline", timeline},
             {"load", to_json(r.load)},
             {"summary",
@@ -267,9 +325,10 @@ std::string to_table(const RateProbeResult& r) {
         !r.pinned_pu
             ? std::string("\nplacement  free: wherever the scheduler put them\n")
             : fmt::format(
-                  "\nplacement  this probe{} on PU {}{}\n",
+                  "\nplacement  this probe{} on PU {}; {} task{} computing the long "
+                  "request moved to the other PUs while it ran\n",
                   r.server_pinned ? " and its server" : " (not the server: not started here)",
-                  *r.pinned_pu, r.released_s ? fmt::format(" until {:.2f} s", *r.released_s) : "");
+                  *r.pinned_pu, r.moved_tasks, r.moved_tasks == 1 ? "" : "s");
     out += fmt::format("baseline   {:>10.0f} requests/s\n", r.baseline_rps);
     if (r.interference_start_s)
         out += fmt::format("fib({}) ran from {:.2f} s to {}\n", r.config.interfere->n,

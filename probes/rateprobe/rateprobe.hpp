@@ -32,7 +32,7 @@ Interference parse_interference(const std::string& text);
 // on the 2-PU development VM, 24,000-28,000 requests/s on one PU against 2,400-6,700 across
 // two, and across two it varied with wherever the scheduler happened to put them.
 enum class Placement {
-    one_pu,  // this probe and the server it started bound to one PU until fib(N) is sent
+    one_pu,  // this probe and the server it started on one PU; fib(N)'s task on the others
     free,    // wherever the scheduler puts them
 };
 std::optional<Placement> parse_placement(const std::string& name);
@@ -64,11 +64,11 @@ struct RateProbeResult {
     std::optional<double> during_rps, drop_percent, recover_s;
     std::optional<double> interference_start_s, interference_end_s;
     // With Placement::one_pu: the PU the ping-pong ran on, whether the server was bound with
-    // it (not one started by someone else), and when the binding was lifted so that fib(N)
-    // could run on another PU, as the article's experiment needs.
+    // it (not one started by someone else), and how many tasks computing fib(N) were moved to
+    // the other PUs while it ran (and back after), as the article's experiment needs.
     std::optional<std::string> pinned_pu;
     bool server_pinned = false;
-    std::optional<double> released_s;
+    std::size_t moved_tasks = 0;
     std::string error;  // a connection that failed
     bool interrupted = false;
     int exit_code() const;
