@@ -197,7 +197,7 @@ Claim rate_drop_claim(const Results& r, const std::string& model, Holds side, do
         return c;
     }
     const Judged j = judged(d, side, threshold);
-    c.measured = fmt::format("{}: {} requests/s; while fib({:.0f}) ran it fell by {}", model,
+    c.measured = fmt::format("{}: {} requests/s; its drop while fib({:.0f}) ran: {}", model,
                              describe(baseline_spread(runs), "{:.0f}"), runs.front().interfere_n,
                              describe(j.spread, "{:.1f}%"));
     c.verdict = j.verdict;

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "probe_results.hpp"
+#include "spread.hpp"
 
 namespace tp::report {
 namespace {
@@ -164,33 +165,48 @@ Figure depth_against_stack(const Results& r) {
 Figure latency_per_model(const Results& r) {
     std::string rows;
     double n = 0;
+    std::size_t repetitions = 0;
     for (const auto& model : article_models()) {
-        const LatencyRun one = read_latency(r, model, 1), two = read_latency(r, model, 2);
-        n = one.n;
-        rows += fmt::format("{} {:.3f} {:.3f}\n", model, one.p50_ms, two.p50_ms);
+        std::string row = model;
+        for (const int clients : {1, 2}) {
+            const auto runs = read_latency_runs(r, model, clients);
+            std::vector<double> p50;
+            for (const auto& run : runs) p50.push_back(run.p50_ms);
+            const Spread s = spread_of(p50);
+            row += fmt::format(" {:.3f} {:.3f} {:.3f}", s.median, s.min, s.max);
+            n = runs.front().n;
+            repetitions = std::max(repetitions, runs.size());
+        }
+        rows += row + "\n";
     }
     Figure f;
     f.name = "perf1-latency";
     f.title = "perf1: latency of CPU-bound requests, one client against two";
     f.caption = fmt::format(
-        "Median time for fib({:.0f}) as perf1.py measures it, with one client and with two "
-        "clients at once, per concurrency model. Where the bars double, the two clients share "
-        "one CPU (the GIL, the event loop); where they stay level, the requests run in parallel.",
-        n);
+        "Median time for fib({:.0f}) as perf1.py measures it (each client's first request left "
+        "out), with one client and with two clients at once, per concurrency model: the median "
+        "over {} repetition{}, the bars' whiskers their range. Where the bars double, the two "
+        "clients share one CPU (the GIL, the event loop); where they stay level, the requests run "
+        "in parallel.",
+        n, repetitions, repetitions == 1 ? "" : "s");
     f.script = datablock("latency", rows) +
-               "set style data histograms\nset style histogram clustered gap 1\n"
+               "set style data histograms\nset style histogram errorbars gap 1 lw 1\n"
                "set style fill solid 0.85 border -1\nset grid ytics\nset key top left\n"
                "set yrange [0:*]\nset ylabel 'median latency (ms)'\n"
-               "plot $latency using 2:xtic(1) title '1 client', '' using 3 title '2 clients'\n";
+               "plot $latency using 2:3:4:xtic(1) title '1 client', '' using 5:6:7 title "
+               "'2 clients'\n";
     return f;
 }
 
 Figure rate_timelines(const Results& r) {
     std::string data, plots;
     double n = 0;
+    std::size_t repetitions = 0;
     const auto& models = article_models();
     for (std::size_t m = 0; m < models.size(); ++m) {
-        const RateRun run = read_rate(r, models[m]);
+        const auto runs = read_rate_runs(r, models[m]);
+        repetitions = std::max(repetitions, runs.size());
+        const RateRun& run = runs.front();
         n = run.interfere_n;
         std::string rows;
         // A log axis has no zero: an interval with no reply draws at 1 request/s.
@@ -212,8 +228,8 @@ Figure rate_timelines(const Results& r) {
         "One client sends fib(1) as fast as it can (perf2.py); in the shaded window a second "
         "client's fib({:.0f}) is running (shading to the right edge: it outlived the run, as in "
         "the iterative server, which never got to it). Requests per second per 100 ms, log "
-        "scale.",
-        n);
+        "scale; the first of {} repetition{} (the claims use them all).",
+        n, repetitions, repetitions == 1 ? "" : "s");
     f.width = 960;
     f.height = 900;
     f.script = data +

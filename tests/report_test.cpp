@@ -72,7 +72,7 @@ TEST_CASE("a verdict follows its figure", "[report]") {
         results.edit("rate-gil")["summary"]["drop_percent"] = 50.0;
         const Claim c = claim_starting(tp::report::evaluate_claims(results), gil);
         CHECK(c.verdict == Verdict::differs);
-        CHECK_THAT(c.measured, Catch::Contains("fell by 50.0%"));
+        CHECK_THAT(c.measured, Catch::Contains("its drop while fib(42) ran: 50.0%"));
     }
     SECTION("the long request never overlapped the run: does not apply") {
         results.edit("rate-gil")["summary"]["drop_percent"] = nullptr;
@@ -200,7 +200,8 @@ TEST_CASE("a figure measured beside other work is flagged in the claims table", 
 TEST_CASE("report.json carries every claim with its id, rule and figures", "[report]") {
     const Results results = Results::load(kFixture);
     const auto claims = tp::report::evaluate_claims(results);
-    const nlohmann::json data = tp::report::report_data(results, claims, {"scripts/reproduce"});
+    const nlohmann::json data =
+        tp::report::report_data(results, claims, {"scripts/reproduce", "", ""});
     CHECK(data["machine"]["kernel"].is_string());
     CHECK(data["runs"].size() == results.experiments().size());
     REQUIRE(data["claims"].size() == claims.size());
