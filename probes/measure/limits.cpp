@@ -29,32 +29,6 @@ LimitReading reading(std::string name, std::string source, std::string unit,
     return r;
 }
 
-// One row of /proc/PID/limits: "Max open files   20000   20000   files".
-struct RlimitRow {
-    std::optional<std::uint64_t> soft;  // nullopt = unlimited
-    std::optional<std::uint64_t> hard;
-};
-
-std::optional<std::uint64_t> parse_limit_value(const std::string& word) {
-    if (word == "unlimited") return std::nullopt;
-    std::uint64_t v = 0;
-    std::from_chars(word.data(), word.data() + word.size(), v);
-    return v;
-}
-
-std::optional<RlimitRow> rlimit(const std::string& limits_text, std::string_view title) {
-    std::istringstream in(limits_text);
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind(title, 0) != 0) continue;
-        std::istringstream rest(line.substr(title.size()));
-        std::string soft, hard;
-        rest >> soft >> hard;
-        return RlimitRow{parse_limit_value(soft), parse_limit_value(hard)};
-    }
-    return std::nullopt;
-}
-
 // The process's cgroup directories for `controller` and every ancestor up to the mount, in
 // the v2 unified hierarchy (also the hybrid layout's "unified" mount) and in v1's mount of
 // that controller. A container's limit is usually on an ancestor of the process's own cgroup.
@@ -190,7 +164,7 @@ std::vector<LimitReading> read_limits(const ProcFs& fs, pid_t pid, const ThreadC
         "the pid namespace's own pid_max";
     out.push_back(pids);
 
-    if (const auto nproc = rlimit(limits_text, "Max processes")) {
+    if (const auto nproc = parse_rlimit(limits_text, "Max processes")) {
         const auto id = fs.identity(pid);
         LimitReading r =
             reading("RLIMIT_NPROC",
@@ -213,7 +187,7 @@ std::vector<LimitReading> read_limits(const ProcFs& fs, pid_t pid, const ThreadC
                           fs.map_count(pid), fs.sysctl("vm.max_map_count"), 2));
 
     if (cost.holds_connection) {
-        if (const auto nofile = rlimit(limits_text, "Max open files"))
+        if (const auto nofile = parse_rlimit(limits_text, "Max open files"))
             out.push_back(reading("RLIMIT_NOFILE",
                                   "/proc/PID/limits 'Max open files' vs /proc/PID/fd",
                                   "descriptors", fs.open_fds(pid), nofile->soft));
@@ -245,7 +219,7 @@ std::vector<LimitReading> read_limits(const ProcFs& fs, pid_t pid, const ThreadC
         }
         out.push_back(commit);
     }
-    if (const auto as = rlimit(limits_text, "Max address space")) {
+    if (const auto as = parse_rlimit(limits_text, "Max address space")) {
         out.push_back(reading("RLIMIT_AS", "/proc/PID/limits 'Max address space' vs VmSize", "KiB",
                               status ? std::optional(status->vsz_kib) : std::nullopt,
                               as->soft ? std::optional(*as->soft / kKiB) : std::nullopt,

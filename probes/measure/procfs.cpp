@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <charconv>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string_view>
 #include <system_error>
 
@@ -15,25 +16,6 @@ namespace tp {
 namespace {
 
 // "VmRSS:	    1892 kB" -> 1892 for key "VmRSS".
-std::optional<std::uint64_t> field(std::string_view text, std::string_view key) {
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-        const std::size_t eol = std::min(text.find('\n', pos), text.size());
-        const std::string_view line = text.substr(pos, eol - pos);
-        if (line.size() > key.size() && line.substr(0, key.size()) == key &&
-            line[key.size()] == ':') {
-            std::size_t i = key.size() + 1;
-            while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-            std::uint64_t value = 0;
-            const auto [ptr, ec] =
-                std::from_chars(line.data() + i, line.data() + line.size(), value);
-            if (ec != std::errc()) return std::nullopt;
-            return value;
-        }
-        pos = eol + 1;
-    }
-    return std::nullopt;
-}
 
 // All of an open file, then closed; std::nullopt on a read error (a process that exits while
 // it is read gives ESRCH: the same as absent).
@@ -95,27 +77,66 @@ std::optional<std::uint64_t> read_number_file(const std::filesystem::path& path)
     return value;
 }
 
+std::optional<std::uint64_t> status_field(std::string_view text, std::string_view key) {
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        const std::size_t eol = std::min(text.find('\n', pos), text.size());
+        const std::string_view line = text.substr(pos, eol - pos);
+        if (line.size() > key.size() && line.substr(0, key.size()) == key &&
+            line[key.size()] == ':') {
+            std::size_t i = key.size() + 1;
+            while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+            std::uint64_t value = 0;
+            const auto [ptr, ec] =
+                std::from_chars(line.data() + i, line.data() + line.size(), value);
+            if (ec != std::errc()) return std::nullopt;
+            return value;
+        }
+        pos = eol + 1;
+    }
+    return std::nullopt;
+}
+
+std::optional<RlimitRow> parse_rlimit(const std::string& limits_text, std::string_view title) {
+    const auto value = [](const std::string& word) -> std::optional<std::uint64_t> {
+        if (word == "unlimited") return std::nullopt;
+        std::uint64_t v = 0;
+        std::from_chars(word.data(), word.data() + word.size(), v);
+        return v;
+    };
+    std::istringstream in(limits_text);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind(title, 0) != 0) continue;
+        std::istringstream rest(line.substr(title.size()));
+        std::string soft, hard;
+        rest >> soft >> hard;
+        return RlimitRow{value(soft), value(hard)};
+    }
+    return std::nullopt;
+}
+
 std::optional<ProcessMemory> parse_process_status(const std::string& text) {
     ProcessMemory m;
-    const auto vsz = field(text, "VmSize");
-    const auto rss = field(text, "VmRSS");
-    const auto threads = field(text, "Threads");
+    const auto vsz = status_field(text, "VmSize");
+    const auto rss = status_field(text, "VmRSS");
+    const auto threads = status_field(text, "Threads");
     // A zombie has Threads but no Vm* lines: it holds no memory worth reporting.
     if (!vsz || !rss || !threads) return std::nullopt;
     m.vsz_kib = *vsz;
     m.rss_kib = *rss;
-    m.rss_anon_kib = field(text, "RssAnon").value_or(0);
-    m.pte_kib = field(text, "VmPTE").value_or(0);
+    m.rss_anon_kib = status_field(text, "RssAnon").value_or(0);
+    m.pte_kib = status_field(text, "VmPTE").value_or(0);
     m.threads = *threads;
     return m;
 }
 
 std::optional<ProcessIdentity> parse_process_identity(const std::string& text) {
-    const auto uid = field(text, "Uid");
+    const auto uid = status_field(text, "Uid");
     if (!uid) return std::nullopt;
     ProcessIdentity id;
     id.real_uid = *uid;
-    // CapEff is hexadecimal, which field() does not read.
+    // CapEff is hexadecimal, which status_field() does not read.
     const auto at = text.find("\nCapEff:");
     if (at != std::string::npos) {
         std::size_t i = at + 8;
@@ -127,14 +148,15 @@ std::optional<ProcessIdentity> parse_process_identity(const std::string& text) {
 
 std::optional<SystemMemory> parse_meminfo(const std::string& text) {
     SystemMemory m;
-    const auto total = field(text, "MemTotal");
+    const auto total = status_field(text, "MemTotal");
     if (!total) return std::nullopt;
     m.mem_total_kib = *total;
     // MemAvailable exists since Linux 3.14; without it MemFree is the honest lower bound.
-    m.mem_available_kib = field(text, "MemAvailable").value_or(field(text, "MemFree").value_or(0));
-    m.kernel_stack_kib = field(text, "KernelStack").value_or(0);
-    m.committed_as_kib = field(text, "Committed_AS").value_or(0);
-    m.commit_limit_kib = field(text, "CommitLimit").value_or(0);
+    m.mem_available_kib =
+        status_field(text, "MemAvailable").value_or(status_field(text, "MemFree").value_or(0));
+    m.kernel_stack_kib = status_field(text, "KernelStack").value_or(0);
+    m.committed_as_kib = status_field(text, "Committed_AS").value_or(0);
+    m.commit_limit_kib = status_field(text, "CommitLimit").value_or(0);
     return m;
 }
 
@@ -260,7 +282,7 @@ std::uint64_t ProcFs::tasks_of_user(std::uint64_t uid) const {
         const auto text = read_small_file(it->path() / "status");
         if (!text) continue;  // exited meanwhile
         const auto id = parse_process_identity(*text);
-        const auto threads = field(*text, "Threads");
+        const auto threads = status_field(*text, "Threads");
         if (id && threads && id->real_uid == uid) tasks += *threads;
     }
     return tasks;

@@ -10,6 +10,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace tp {
 
@@ -39,6 +40,16 @@ struct ProcessMemory {
     std::uint64_t threads = 0;       // Threads
 };
 std::optional<ProcessMemory> parse_process_status(const std::string& text);
+// A "Key:\tN kB" (or "Key:\tN") line's number in a status-like file; nothing when absent.
+std::optional<std::uint64_t> status_field(std::string_view text, std::string_view key);
+
+// One row of /proc/PID/limits: "Max open files   20000   20000   files".
+struct RlimitRow {
+    std::optional<std::uint64_t> soft;  // nullopt = unlimited
+    std::optional<std::uint64_t> hard;
+};
+// The row whose title is `title` ("Max stack size"); nothing when there is none.
+std::optional<RlimitRow> parse_rlimit(const std::string& limits_text, std::string_view title);
 nlohmann::json to_json(const ProcessMemory& m);
 void from_json(const nlohmann::json& j, ProcessMemory& m);
 

@@ -56,26 +56,12 @@ bool read_task_stat(const std::string& text, std::string& name, char& state) {
     return true;
 }
 
-// The value of a "Key:\tvalue" line of /proc/PID/status, blanks and unit aside ("S (sleeping)",
-// "132 kB" -> "132"); empty when absent.
-std::string_view status_value(const std::string& text, std::string_view key) {
-    std::string_view rest = text;
-    for (std::size_t at = 0; at < rest.size();) {
-        const std::size_t end = std::min(rest.find('\n', at), rest.size());
-        std::string_view line = rest.substr(at, end - at);
-        at = end + 1;
-        if (line.size() <= key.size() || line.substr(0, key.size()) != key ||
-            line[key.size()] != ':')
-            continue;
-        line.remove_prefix(key.size() + 1);
-        const auto begin = line.find_first_not_of(" \t");
-        if (begin == std::string_view::npos) return {};
-        line.remove_prefix(begin);
-        if (const auto unit = line.find(" kB"); unit != std::string_view::npos)
-            line = line.substr(0, unit);
-        return line;
-    }
-    return {};
+// The state letter of /proc/PID/status's "State:\tS (sleeping)" line; '?' when absent.
+char status_state(const std::string& text) {
+    const auto at = text.find("State:");
+    if (at == std::string::npos) return '?';
+    const auto letter = text.find_first_not_of(" \t", at + 6);
+    return letter == std::string::npos ? '?' : text[letter];
 }
 
 std::string errno_text(int e) {
@@ -213,17 +199,8 @@ void locate_by_layout(const std::vector<Mapping>& maps, std::vector<ThreadStack>
 std::optional<std::uint64_t> read_rlimit_stack(const std::filesystem::path& dir) {
     const auto limits = read_small_file(dir / "limits");
     if (!limits) return std::nullopt;
-    std::istringstream in(*limits);
-    for (std::string line; std::getline(in, line);)
-        if (line.rfind("Max stack size", 0) == 0) {
-            std::istringstream rest(line.substr(14));
-            std::string soft;
-            rest >> soft;
-            std::uint64_t v = 0;
-            if (std::from_chars(soft.data(), soft.data() + soft.size(), v).ec == std::errc())
-                return v;
-        }
-    return std::nullopt;
+    const auto row = parse_rlimit(*limits, "Max stack size");
+    return row ? row->soft : std::nullopt;
 }
 
 // The thread ids in /proc/PID/task, ascending.
@@ -511,12 +488,8 @@ StackInspection inspect_thread_stacks(const ProcFs& fs, pid_t pid,
         // what a watch needs: the state, and the size of the main thread's [stack].
         const std::string status = read_or_explain(dir / "status", pid);
         out.name = previous->name;
-        const std::string_view state_text = status_value(status, "State");
-        if (!state_text.empty()) state = state_text.front();
-        std::uint64_t kib = 0;
-        const std::string_view vm_stk = status_value(status, "VmStk");
-        if (std::from_chars(vm_stk.data(), vm_stk.data() + vm_stk.size(), kib).ec == std::errc())
-            stack_vm_kib = kib;
+        state = status_state(status);
+        stack_vm_kib = status_field(status, "VmStk");
     } else {
         const std::string stat = read_or_explain(dir / "stat", pid);
         if (!read_task_stat(stat, out.name, state))
