@@ -9,7 +9,9 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "probe_results.hpp"
@@ -18,6 +20,7 @@
 #include "result_files.hpp"
 #include "run_program.hpp"
 #include "sanitized.hpp"
+#include "slab.hpp"
 #include "test_client.hpp"
 
 namespace {
@@ -78,6 +81,23 @@ std::filesystem::path temp_path(const std::string& name) {
     return tp::test::temp_path("threadprobe", name);
 }
 
+// The size of one tcp_sock on this kernel, from slabinfo; nullopt where it cannot be read.
+std::optional<double> tcp_sock_kib() {
+    const auto text = tp::read_small_file("/proc/slabinfo");
+    if (!text) return std::nullopt;
+    const auto slabs = tp::parse_slabinfo(*text);
+    if (!slabs) return std::nullopt;
+    std::istringstream lines(*text);
+    for (std::string line; std::getline(lines, line);) {
+        std::istringstream fields(line);
+        std::string name;
+        std::uint64_t active = 0, total = 0, size = 0;
+        if (fields >> name >> active >> total >> size && name == "TCP")
+            return static_cast<double>(size) / 1024;
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 TEST_CASE("200 threads at 64k: per-thread cost within what the machine allows", "[threadprobe]") {
@@ -128,6 +148,32 @@ TEST_CASE("200 threads at 64k: per-thread cost within what the machine allows", 
     // Every task has a kernel stack: 16 KiB on x86_64 (THREAD_SIZE), 8 KiB on some others.
     CHECK(cost.kernel_stack_per_task_kib >= 4);
     CHECK(cost.kernel_stack_per_task_kib <= 64);
+
+    // Every connection end is a socket the kernel allocates whatever the model: a tcp_sock, a
+    // socket inode, a file. Idle, it holds no buffers, so a few of those objects bound it.
+    const json& socket = s["system"]["socket_kernel"];
+    REQUIRE(socket.is_object());
+    CHECK(socket["ends"] == 2 * kThreads);
+    CHECK(s["system"]["socket_kernel_kib_per_end"] == socket["kib_per_end"]);
+    const auto tcp_object_kib = tcp_sock_kib();
+    if (socket["source"] != "/proc/slabinfo" || !tcp_object_kib) {
+        WARN(
+            "/proc/slabinfo is not readable here (root only): the socket caches are not "
+            "checked, only meminfo's Slab total was read");
+    } else {
+        const double per_end = socket["kib_per_end"];
+        // At least the tcp_sock itself (a neighbour freeing sockets meanwhile could take a
+        // little off), and not more than a handful of objects of that size.
+        CHECK(per_end >= 0.8 * *tcp_object_kib);
+        CHECK(per_end <= 4 * *tcp_object_kib);
+        bool tcp_listed = false;
+        for (const auto& cache : socket["caches"])
+            if (cache["cache"] == "TCP") {
+                tcp_listed = true;
+                CHECK(cache["counted"] == true);
+            }
+        CHECK(tcp_listed);
+    }
 
     const json& ctx = r["context"];
     CHECK(ctx["topology"]["cores"].get<int>() >= 1);

@@ -20,6 +20,12 @@ std::optional<T> optional_from_json(const nlohmann::json& j) {
     return j.is_null() ? std::nullopt : std::optional<T>(j.get<T>());
 }
 
+// For the structs whose to_json returns their object (found by argument-dependent lookup).
+template <typename T>
+nlohmann::json optional_struct_json(const std::optional<T>& v) {
+    return v ? to_json(*v) : nlohmann::json(nullptr);
+}
+
 // `v` to a multiple of 1/scale: rounded(v, 100) keeps two decimals.
 inline double rounded(double v, double scale) {
     return std::round(v * scale) / scale;

@@ -120,7 +120,11 @@ nlohmann::json to_json(const SystemCost& c) {
             {"kernel_stack_per_task_kib", rounded(c.kernel_stack_per_task_kib, 100)},
             {"commit_per_task_kib", rounded(c.commit_per_task_kib, 100)},
             {"machine_tasks_added", optional_json(c.machine_tasks_added)},
-            {"other_activity", c.other_activity()}};
+            {"other_activity", c.other_activity()},
+            {"socket_kernel_kib_per_end",
+             c.socket_kernel ? nlohmann::json(rounded(c.socket_kernel->kib_per_end, 1000))
+                             : nlohmann::json()},
+            {"socket_kernel", optional_struct_json(c.socket_kernel)}};
 }
 
 void from_json(const nlohmann::json& j, SystemCost& c) {
@@ -135,6 +139,10 @@ void from_json(const nlohmann::json& j, SystemCost& c) {
     c.kernel_stack_per_task_kib = j.at("kernel_stack_per_task_kib");
     c.commit_per_task_kib = j.at("commit_per_task_kib");
     c.machine_tasks_added = optional_from_json<std::int64_t>(j.at("machine_tasks_added"));
+    // Results from before slab readings have none.
+    c.socket_kernel.reset();
+    if (const auto it = j.find("socket_kernel"); it != j.end() && !it->is_null())
+        c.socket_kernel = it->get<SocketKernelCost>();
 }
 
 bool SystemCost::other_activity() const {

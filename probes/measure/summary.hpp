@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sampler.hpp"
+#include "slab.hpp"
 
 namespace tp {
 
@@ -39,9 +40,13 @@ struct SystemCost {
     // tasks_added, something else was starting or ending threads, and it is in the system-wide
     // figures too.
     std::optional<std::int64_t> machine_tasks_added;
+    // Slab memory of the sockets per connection end (both ends of a loopback connection are
+    // this machine's), from slab readings at the baseline and the plateau; nullopt where
+    // neither slabinfo nor meminfo could be read.
+    std::optional<SocketKernelCost> socket_kernel;
     bool other_activity() const;
 };
-nlohmann::json to_json(const SystemCost& c);  // other_activity() is written too
+nlohmann::json to_json(const SystemCost& c);  // other_activity() and socket_kernel_kib_per_end too
 void from_json(const nlohmann::json& j, SystemCost& c);
 
 struct CostSummary {

@@ -12,6 +12,7 @@
 #include "connection_ramp.hpp"
 #include "embedded_server.hpp"
 #include "fib.hpp"
+#include "slab.hpp"
 #include "stop_signal.hpp"
 #include "thread_stack.hpp"
 #include "topology.hpp"
@@ -117,6 +118,7 @@ class Measurement {
         sampling_.record_now();
         result_.interrupted = stop_.wait_for(config_.baseline);
         sampling_.record_now();
+        slab_baseline_ = read_slab(fs_);
     }
 
     void ramp() {
@@ -158,6 +160,7 @@ class Measurement {
             result_.interrupted = stop_.wait_for(
                 std::min<std::chrono::nanoseconds>(hold_end - Clock::now(), config_.interval));
         sampling_.record_now();
+        slab_plateau_ = read_slab(fs_);
         if (!server_alive()) note_server_death();
     }
 
@@ -172,6 +175,10 @@ class Measurement {
         result_.sampler = sampling_.cost();
         result_.errors = ramp_->threads().errors();
         result_.costs = summarize_costs(result_.samples);
+        if (result_.costs.system && slab_baseline_ && slab_plateau_)
+            // Every server is on 127.0.0.1 (net.cpp refuses other hosts): both ends are ours.
+            result_.costs.system->socket_kernel =
+                socket_kernel_cost(*slab_baseline_, *slab_plateau_, 2 * result_.connections);
         if (embedded_) {
             if (!embedded_->alive())
                 note_server_death();
@@ -205,6 +212,7 @@ class Measurement {
     RunState state_;
     SamplingThread sampling_;
     std::optional<ConnectionRamp> ramp_;  // made once the baseline is taken
+    std::optional<SlabSnapshot> slab_baseline_, slab_plateau_;
 };
 
 }  // namespace

@@ -1,9 +1,12 @@
 #include "threadprobe_report.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
+#include <vector>
 
+#include "json_fields.hpp"
 #include "units.hpp"
 
 namespace tp {
@@ -13,11 +16,6 @@ using nlohmann::json;
 
 double seconds(std::chrono::nanoseconds d) {
     return std::chrono::duration<double>(d).count();
-}
-
-template <typename T>
-json optional_struct_json(const std::optional<T>& v) {
-    return v ? to_json(*v) : json(nullptr);
 }
 
 json config_json(const ThreadProbeResult& r) {
@@ -36,6 +34,26 @@ json config_json(const ThreadProbeResult& r) {
               {"pid", r.server.pid ? json(*r.server.pid) : json(nullptr)},
               {"model", r.server.model},
               {"embedded", r.server.embedded}}}};
+}
+
+// The kernel's side of a connection, which no process's RSS shows: the socket caches one by
+// one, then the largest few others that moved (a thread's task_struct, for one), in one line.
+std::string socket_kernel_text(const SocketKernelCost& k) {
+    constexpr std::size_t kOthersShown = 4;
+    std::string out = fmt::format("socket kernel memory, per connection end ({} ends, {}): {}\n",
+                                  k.ends, slab_source_name(k.source), format_kib(k.kib_per_end));
+    std::vector<std::string> others;
+    for (const auto& cache : k.caches) {
+        const std::string line = fmt::format("{} {}", cache.name, format_kib(cache.kib_per_end));
+        if (cache.counted)
+            out += fmt::format("  {:<20} {:>10}\n", cache.name, format_kib(cache.kib_per_end));
+        else if (others.size() < kOthersShown)
+            others.push_back(line);
+    }
+    if (!others.empty())
+        out += fmt::format("  not the socket's, also moved: {} (per end; JSON has every cache)\n",
+                           fmt::join(others, ", "));
+    return out;
 }
 
 }  // namespace
@@ -158,6 +176,7 @@ std::string to_table(const ThreadProbeResult& r) {
                 "  (the machine's task count moved by {} meanwhile, not {}: other activity is in "
                 "these system-wide figures)\n",
                 *s.machine_tasks_added, s.tasks_added);
+        if (s.socket_kernel) out += socket_kernel_text(*s.socket_kernel);
     }
     if (r.errors.total() > 0)
         out +=
