@@ -4,10 +4,15 @@
 // standard input closes. A thread per connection would spend pids the server's threads need:
 // 20,000 connections against the threads model would be 40,000 tasks, past pid_max.
 //
+// A destination accepts at most one connection per source address and port, so one source
+// address gives at most the ephemeral port range (28,232 ports with Linux's default). With
+// --sources N the connections go round 127.0.0.1 to 127.0.0.N (all of 127.0.0.0/8 is loopback).
+//
 // It stops opening at the first connection the server does not serve: no answer within
 // --reply-timeout (the server is out of descriptors and has stopped accepting), a refusal
 // ("error: ..."), or a socket or connect error of its own. Once it holds what it got it prints
-// one JSON line: {"opened", "served", "stopped_by"}; the server's side says which limit fired.
+// one JSON line: {"opened", "served", "stopped_by", "open_s"}; the server's side says which limit
+// fired.
 #include <fmt/format.h>
 #include <poll.h>
 #include <sys/resource.h>
@@ -54,19 +59,25 @@ int run(int argc, char** argv) {
     std::string connect;
     tp::Count connections{1000};
     tp::Duration reply_timeout{std::chrono::seconds(2)};
+    tp::Count sources{1};
     po::options_description options("options");
     // clang-format off
     options.add_options()
         ("connect", po::value(&connect)->required()->value_name("HOST:PORT"), "the fibserver to connect to")
         ("connections,n", po::value(&connections)->value_name("N"), "connections to open and hold (default 1000)")
-        ("reply-timeout", po::value(&reply_timeout)->value_name("DURATION"), "a connection not served within this ends the ramp (default 2s)");
+        ("reply-timeout", po::value(&reply_timeout)->value_name("DURATION"), "a connection not served within this ends the ramp (default 2s)")
+        ("sources", po::value(&sources)->value_name("N"), "source addresses 127.0.0.1 to 127.0.0.N, taken in turn (default 1)");
     // clang-format on
     po::variables_map vm;
     if (const auto done = tp::parse_command_line("hold_connections",
                                                  "--connect HOST:PORT --connections N [options]",
                                                  options, argc, argv, vm))
         return *done;
-    tp::require_range("connections", connections.value, 1, 1'000'000);
+    tp::require_range("connections", connections.value, 1, 10'000'000);
+    tp::require_range("sources", sources.value, 1, 254);
+    std::vector<std::string> source_hosts;
+    for (std::uint64_t i = 1; i <= sources.value; ++i)
+        source_hosts.push_back(fmt::format("127.0.0.{}", i));
     const tp::Endpoint endpoint = tp::parse_endpoint(connect);
     const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(reply_timeout.value);
 
@@ -78,14 +89,16 @@ int run(int argc, char** argv) {
         ::setrlimit(RLIMIT_NOFILE, &files);
     }
 
+    const auto started = std::chrono::steady_clock::now();
     std::vector<tp::Fd> held;
     held.reserve(connections.value);
     std::uint64_t opened = 0;
     std::string stopped_by = "done";
     while (held.size() < connections.value) {
-        tp::Fd fd(tp::try_connect_tcp(endpoint));
+        const std::string& source = source_hosts[held.size() % source_hosts.size()];
+        tp::Fd fd(tp::try_connect_tcp(endpoint, &source));
         if (!fd) {
-            stopped_by = fmt::format("connect: {}", std::strerror(errno));
+            stopped_by = fmt::format("connect from {}: {}", source, std::strerror(errno));
             break;
         }
         ++opened;
@@ -95,8 +108,12 @@ int run(int argc, char** argv) {
         }
         held.push_back(std::move(fd));
     }
+    const auto opened_at = std::chrono::steady_clock::now();
     const nlohmann::json report = {
-        {"opened", opened}, {"served", held.size()}, {"stopped_by", stopped_by}};
+        {"opened", opened},
+        {"served", held.size()},
+        {"stopped_by", stopped_by},
+        {"open_s", std::chrono::duration<double>(opened_at - started).count()}};
     fmt::print("{}\n", report.dump());
     std::fflush(stdout);
 

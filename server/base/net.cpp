@@ -92,11 +92,14 @@ std::uint16_t local_port(int fd) {
     return ntohs(addr.sin_port);
 }
 
-int try_connect_tcp(const Endpoint& to) {
+int try_connect_tcp(const Endpoint& to, const std::string* source_host) {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(to.port);
-    if (::inet_pton(AF_INET, to.host.c_str(), &addr.sin_addr) != 1) {
+    sockaddr_in source{};
+    source.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, to.host.c_str(), &addr.sin_addr) != 1 ||
+        (source_host && ::inet_pton(AF_INET, source_host->c_str(), &source.sin_addr) != 1)) {
         errno = EINVAL;
         return -1;
     }
@@ -104,10 +107,17 @@ int try_connect_tcp(const Endpoint& to) {
     if (fd < 0) return -1;
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    int rc;
-    do {
-        rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-    } while (rc != 0 && errno == EINTR);
+    int rc = 0;
+    if (source_host) {
+        // The port is chosen at connect(), unique per whole 4-tuple, not at bind(), where it
+        // would have to be unique per source address alone and bind() would take only half the
+        // ephemeral range.
+        ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&source), sizeof source);
+    }
+    if (rc == 0) do {
+            rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+        } while (rc != 0 && errno == EINTR);
     if (rc != 0) {
         const int saved = errno;
         ::close(fd);

@@ -46,8 +46,9 @@ std::uint16_t local_port(int fd);
 // A connected TCP socket with TCP_NODELAY (requests are tiny and latency is what we measure).
 // Throws std::system_error.
 Fd connect_tcp(const Endpoint& to);
-// The same, returning -1 with errno set; for connection threads.
-int try_connect_tcp(const Endpoint& to);
+// The same, returning -1 with errno set; for connection threads. With `source_host`, from that
+// address (127.0.0.2, ...): each source address has an ephemeral port range of its own.
+int try_connect_tcp(const Endpoint& to, const std::string* source_host = nullptr);
 
 // read(2) that retries EINTR: >0 bytes, 0 at end of stream, -1 with errno on error.
 ssize_t read_some(int fd, void* buf, std::size_t len);
