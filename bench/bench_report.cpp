@@ -16,6 +16,8 @@ constexpr double kSpawnGoal = 1.5;
 constexpr double kSamplerGoalPercent = 2.0;
 constexpr double kRateGoal = 0.9;
 constexpr double kEpollKibGoal = 2.0;
+// Issue 15: 100,000 loopback connections opened to the epoll server in under 20 s.
+constexpr double kEpollOpenGoalS = 20;
 // limitprobe --forecast for three stack sizes: under a second (issue 12), and the search never
 // within 1000 tasks of the shared ceiling.
 constexpr double kForecastGoalS = 1.0;
@@ -55,6 +57,9 @@ std::vector<Goal> goals(const BenchResult& r) {
     if (const auto* epoll = scale_of(r, "epoll"))
         out.push_back(
             {"epoll_kib_per_conn", epoll->user_kib.median(), Direction::at_most, kEpollKibGoal});
+    if (const auto* epoll = scale_of(r, "epoll"); epoll && epoll->connections.median() >= 100'000)
+        out.push_back(
+            {"epoll_open_s", epoll->open_s.median(), Direction::at_most, kEpollOpenGoalS});
     if (r.forecast) {
         out.push_back(
             {"forecast_s", r.forecast->forecast_s.median(), Direction::at_most, kForecastGoalS});
@@ -100,6 +105,18 @@ json to_json(const BenchResult& r) {
                  {"threads_connections", median_of(threads, &ScaleModelResult::connections, 0)},
                  {"threads_limit", threads ? json(threads->limit) : json(nullptr)},
                  {"detail", to_json(*r.scale)}};
+        // Each model's whole cost per connection, medians over the runs.
+        for (const auto& [model, m] : r.scale->models)
+            scale[model] = {
+                {"connections", round_to(m.connections.median(), 0)},
+                {"user_kib_per_conn", round_to(m.user_kib.median(), 3)},
+                {"kernel_stack_kib_per_conn", round_to(m.kernel_stack_kib.median(), 3)},
+                {"page_table_kib_per_conn", round_to(m.pte_kib.median(), 3)},
+                {"socket_kernel_kib_per_conn", round_to(m.socket_kernel_kib.median(), 3)},
+                {"total_kib_per_conn", round_to(m.total_kib.median(), 3)},
+                {"open_s", round_to(m.open_s.median(), 3)},
+                {"limit", m.limit},
+                {"stopped_by", m.stopped_by}};
     }
     json goal_list = json::array();
     for (const Goal& g : goals(r)) goal_list.push_back(to_json(g));
@@ -183,22 +200,41 @@ std::string to_table(const BenchResult& r) {
                                 : " (some connect waited >= 1 s: spawn times are suspect)");
     }
     if (r.scale) {
-        out += fmt::format("\n{:<8} {:>11} {:>10} {:>12} {:>10} {:>8}  {:<14} {}\n", "scale",
-                           "connections", "user/conn", "kstack/conn", "PTE/conn", "threads",
-                           "limit", "goal");
+        out += fmt::format("\n{:<8} {:>11} {:>10} {:>12} {:>10} {:>12} {:>10} {:>8} {:>8}  {}\n",
+                           "scale", "connections", "user/conn", "kstack/conn", "PTE/conn",
+                           "socket/conn", "total", "threads", "open", "goal");
         for (const auto& [model, m] : r.scale->models) {
             const ScaleRun* typical = &m.runs.front();
-            out += fmt::format("{:<8} {:>11.0f} {:>10} {:>12} {:>10} {:>8}  {:<14} {}\n", model,
-                               m.connections.median(), format_kib(m.user_kib.median()),
-                               format_kib(m.kernel_stack_kib.median()),
-                               format_kib(m.pte_kib.median()), typical->threads_added, m.limit,
-                               model == "epoll" ? verdict("epoll_kib_per_conn") : "");
+            out += fmt::format(
+                "{:<8} {:>11.0f} {:>10} {:>12} {:>10} {:>12} {:>10} {:>8} {:>6.1f} s  {}\n", model,
+                m.connections.median(), format_kib(m.user_kib.median()),
+                format_kib(m.kernel_stack_kib.median()), format_kib(m.pte_kib.median()),
+                format_kib(m.socket_kernel_kib.median()), format_kib(m.total_kib.median()),
+                typical->threads_added, m.open_s.median(),
+                model == "epoll" ? verdict("epoll_kib_per_conn") + " " + verdict("epoll_open_s")
+                                 : "");
         }
         for (const auto& [model, m] : r.scale->models)
-            out += fmt::format("{}: stopped by '{}'; {}\n", model, m.stopped_by, m.evidence);
-        out +=
+            out += fmt::format("{}: stopped by '{}'; nearest limit {}: {}\n", model, m.stopped_by,
+                               m.limit, m.evidence);
+        const ScaleRun& any = r.scale->models.begin()->second.runs.front();
+        out += fmt::format(
             "user = the server's anonymous resident memory (heap, stacks); kstack = the machine's "
-            "KernelStack, system-wide\n";
+            "KernelStack, system-wide; socket = slab growth of the socket caches per connection "
+            "end ({}); descriptors: {} ({}); {} source addresses\n",
+            any.socket_kernel ? slab_source_name(any.socket_kernel->source) : "not read",
+            r.scale->descriptor_limit, r.scale->descriptor_limit_how, r.scale->source_addresses);
+        if (any.socket_kernel)
+            for (const auto& [model, m] : r.scale->models) {
+                const ScaleRun& run = m.runs.back();
+                if (!run.socket_kernel) continue;
+                std::string caches;
+                for (const auto& c : run.socket_kernel->caches)
+                    caches += fmt::format(" {} {}{}", c.name, format_kib(c.kib_per_end),
+                                          c.counted ? "" : " (not counted)");
+                out += fmt::format("  {} at {} connections, per end:{}\n", model, run.connections,
+                                   caches);
+            }
     }
     if (r.forecast) {
         const auto& f = *r.forecast;

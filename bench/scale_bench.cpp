@@ -5,10 +5,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 
 #include "child_process.hpp"
+#include "forecast.hpp"
 #include "limits.hpp"
 #include "procfs.hpp"
 
@@ -20,7 +25,8 @@ using namespace std::chrono_literals;
 // Offered beyond what the server's descriptor limit could ever hold, so the server, not the
 // offer, is what stops the ramp.
 constexpr std::uint64_t kOfferedBeyond = 16;
-// Descriptors a holder needs beside its connections (stdio and slack).
+// Descriptors a holder needs beside its connections (stdio and slack), and tasks the holders
+// and the server's own threads need beside the connection threads.
 constexpr std::uint64_t kHolderReserve = 64;
 constexpr auto kRampTimeout = std::chrono::minutes(3);
 
@@ -58,27 +64,106 @@ std::uint64_t descriptor_hard_limit() {
     return l.rlim_max;
 }
 
-ScaleRun run_once(const std::string& model, const ScaleConfig& config, const Environment& env) {
+// The hard RLIMIT_NOFILE this process and its children get: fs.nr_open where raising it is
+// allowed (CAP_SYS_RESOURCE), else what it is, and which of the two.
+std::pair<std::uint64_t, std::string> raise_descriptor_ceiling(const ProcFs& fs) {
+    const auto nr_open = fs.sysctl("fs.nr_open");
+    rlimit l{};
+    ::getrlimit(RLIMIT_NOFILE, &l);
+    if (nr_open && *nr_open > l.rlim_max) {
+        const rlimit raised{*nr_open, *nr_open};
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            return {*nr_open, fmt::format("raised from {} to fs.nr_open", l.rlim_max)};
+        return {l.rlim_max,
+                errno == EPERM
+                    ? fmt::format("the hard limit: raising it to fs.nr_open ({}) needs "
+                                  "CAP_SYS_RESOURCE, which this process lacks",
+                                  *nr_open)
+                    : fmt::format("the hard limit: raising it to fs.nr_open ({}) failed: {}",
+                                  *nr_open, std::strerror(errno))};
+    }
+    return {l.rlim_max, "the hard limit (already fs.nr_open or above)"};
+}
+
+// Connections from one source address to one server: the ephemeral port range's size.
+std::uint64_t ports_per_source(const ProcFs& fs) {
+    const auto text = read_small_file(fs.paths().proc / "sys/net/ipv4/ip_local_port_range");
+    unsigned low = 0, high = 0;
+    if (!text || std::sscanf(text->c_str(), "%u %u", &low, &high) != 2 || high < low)
+        return 28'232;  // Linux's default, 32768-60999
+    return high - low + 1;
+}
+
+// A bound on what one connection costs the machine, both ends, for the memory floor: twice
+// the socket memory measured on this machine (about 4.5 KiB an end) and the server's user
+// memory, and for a thread its kernel stack and the pages of its stack it touches.
+std::uint64_t kib_per_connection_bound(bool threaded) {
+    return threaded ? 96 : 16;
+}
+
+// How many connections a model is offered, and what set that number.
+std::pair<std::uint64_t, std::string> offer_for(const std::string& model, const ScaleConfig& config,
+                                                const ProcFs& fs, std::uint64_t descriptors) {
+    const bool threaded = model == "threads" || model == "gil";
+    std::uint64_t offer = descriptors + kOfferedBeyond;
+    std::string bound = "the descriptor limit";
+    auto cap = [&](std::uint64_t limit, std::string why) {
+        if (limit < offer) {
+            offer = limit;
+            bound = std::move(why);
+        }
+    };
+    if (!threaded) cap(config.epoll_connections, "asked");
+    if (threaded) {
+        // A thread per connection: no closer to pid_max and threads-max than the margin every
+        // probe keeps, so the rest of the machine can still start processes.
+        const SafetyMargin margin = safety_margin(fs, KeepFree{});
+        const auto tasks = fs.tasks();
+        if (margin.max_tasks && tasks) {
+            const std::uint64_t room = *margin.max_tasks > *tasks + kHolderReserve
+                                           ? *margin.max_tasks - *tasks - kHolderReserve
+                                           : 0;
+            cap(room, "the safety margin: " + margin.evidence);
+        }
+    }
+    if (const auto memory = fs.system()) {
+        const auto floor_kib = static_cast<std::uint64_t>(
+            static_cast<double>(memory->mem_total_kib) * config.memory_floor_percent / 100);
+        const std::uint64_t spare =
+            memory->mem_available_kib > floor_kib ? memory->mem_available_kib - floor_kib : 0;
+        cap(spare / kib_per_connection_bound(threaded),
+            fmt::format("the memory floor: MemAvailable kept above {:.0f}% of memory at {} KiB a "
+                        "connection",
+                        config.memory_floor_percent, kib_per_connection_bound(threaded)));
+    }
+    return {offer, bound};
+}
+
+ScaleRun run_once(const std::string& model, const ScaleConfig& config, const Environment& env,
+                  std::uint64_t source_addresses) {
     const ProcFs fs;
     ScaleRun run;
-    // fibserver raises its soft descriptor limit to the hard one it inherits from us.
-    run.offered = descriptor_hard_limit() + kOfferedBeyond;
-    const bool threaded = model == "threads";
+    const std::uint64_t descriptors = descriptor_hard_limit();
+    std::tie(run.offered, run.offer_bound) = offer_for(model, config, fs, descriptors);
+    const bool threaded = model == "threads" || model == "gil";
     const auto stack = threaded ? std::optional(config.thread_stack) : std::nullopt;
+    // fibserver raises its soft descriptor limit to what --max-connections needs.
     EmbeddedServer server = start_server(env, model, run.offered, stack);
     std::this_thread::sleep_for(200ms);
     const Reading before = settled_reading(fs, server.pid());
+    const auto slab_before = read_slab(fs);
 
-    const std::uint64_t per_holder = descriptor_hard_limit() - kHolderReserve;
+    const std::uint64_t per_holder = descriptors - kHolderReserve;
     const std::uint64_t holders_needed =
         std::max<std::uint64_t>(2, (run.offered + per_holder - 1) / per_holder);
     std::vector<Subprocess> holders;
     for (std::uint64_t i = 0; i < holders_needed; ++i) {
         const std::uint64_t share =
             run.offered / holders_needed + (i < run.offered % holders_needed ? 1 : 0);
-        holders.push_back(start_child(env.program("hold_connections"),
-                                      {"--connect", endpoint_text(server.endpoint()),
-                                       "--connections", std::to_string(share)}));
+        holders.push_back(
+            start_child(env.program("hold_connections"),
+                        {"--connect", endpoint_text(server.endpoint()), "--connections",
+                         std::to_string(share), "--sources", std::to_string(source_addresses)}));
     }
     std::vector<std::string> stops;
     for (auto& holder : holders) {
@@ -90,13 +175,20 @@ ScaleRun run_once(const std::string& model, const ScaleConfig& config, const Env
         }
         const nlohmann::json report = parse_json_line(*line, "hold_connections");
         run.connections += report.at("served").get<std::uint64_t>();
+        // The holders open side by side: the ramp lasts as long as the slowest.
+        run.open_s = std::max(run.open_s, report.at("open_s").get<double>());
         const std::string why = report.at("stopped_by").get<std::string>();
         if (why != "done") stops.push_back(why);
     }
-    run.stopped_by = stops.empty() ? "every offered connection served" : stops.front();
+    run.stopped_by = !stops.empty()               ? stops.front()
+                     : run.offer_bound == "asked" ? "every connection asked for served"
+                                                  : "every connection offered served, the "
+                                                    "offer set by " +
+                                                        run.offer_bound;
 
     std::this_thread::sleep_for(300ms);
     const Reading held = settled_reading(fs, server.pid());
+    const auto slab_held = read_slab(fs);
     const std::uint64_t stack_bytes = (threaded ? config.thread_stack : 0) + kThreadGuardBytes;
     const Diagnosis diagnosis = diagnose(read_limits(fs, server.pid(), {stack_bytes, true}));
     run.limit = diagnosis.binding_limit;
@@ -116,6 +208,9 @@ ScaleRun run_once(const std::string& model, const ScaleConfig& config, const Env
     run.user_kib_per_conn = per_conn(held.server.rss_anon_kib, before.server.rss_anon_kib);
     run.pte_kib_per_conn = per_conn(held.server.pte_kib, before.server.pte_kib);
     run.kernel_stack_kib_per_conn = per_conn(held.kernel_stack_kib, before.kernel_stack_kib);
+    // Both ends of every connection are on this machine: the server's is half the growth.
+    if (slab_before && slab_held)
+        run.socket_kernel = socket_kernel_cost(*slab_before, *slab_held, 2 * run.connections);
     return run;
 }
 
@@ -138,18 +233,27 @@ std::string most_common(const std::vector<std::string>& values) {
 ScaleResult run_scale_bench(const ScaleConfig& config, const Environment& env) {
     ScaleResult r;
     r.config = config;
+    const ProcFs fs;
+    std::tie(r.descriptor_limit, r.descriptor_limit_how) = raise_descriptor_ceiling(fs);
+    // Enough source addresses for the largest offer (epoll's: a thread per connection stops
+    // near pid_max, far below it), and one to spare.
+    r.source_addresses =
+        std::min<std::uint64_t>(254, config.epoll_connections / ports_per_source(fs) + 2);
     for (unsigned rep = 0; rep < config.repetitions; ++rep) {
         for (std::size_t i = 0; i < config.models.size(); ++i) {
             // Rotated, so no model always runs right after the other's teardown.
             const std::string& model = config.models[(i + rep) % config.models.size()];
             env.progress(fmt::format("scale {}/{}: {}", rep + 1, config.repetitions, model));
             ScaleModelResult& m = r.models[model];
-            m.runs.push_back(run_once(model, config, env));
+            m.runs.push_back(run_once(model, config, env, r.source_addresses));
             const ScaleRun& run = m.runs.back();
             m.connections.add(static_cast<double>(run.connections));
             m.user_kib.add(run.user_kib_per_conn);
             m.kernel_stack_kib.add(run.kernel_stack_kib_per_conn);
             m.pte_kib.add(run.pte_kib_per_conn);
+            m.socket_kernel_kib.add(run.socket_kernel_kib_per_conn());
+            m.total_kib.add(run.total_kib_per_conn());
+            m.open_s.add(run.open_s);
         }
     }
     for (auto& [model, m] : r.models) {
@@ -180,14 +284,23 @@ nlohmann::json to_json(const ScaleResult& r) {
                  {"stopped_by", run.stopped_by},
                  {"limit", run.limit},
                  {"evidence", run.evidence},
+                 {"offer_bound", run.offer_bound},
+                 {"open_s", round_to(run.open_s, 3)},
                  {"threads_added", run.threads_added},
                  {"user_kib_per_conn", round_to(run.user_kib_per_conn, 3)},
                  {"kernel_stack_kib_per_conn", round_to(run.kernel_stack_kib_per_conn, 3)},
-                 {"pte_kib_per_conn", round_to(run.pte_kib_per_conn, 3)}});
+                 {"pte_kib_per_conn", round_to(run.pte_kib_per_conn, 3)},
+                 {"socket_kernel_kib_per_conn", round_to(run.socket_kernel_kib_per_conn(), 3)},
+                 {"socket_kernel",
+                  run.socket_kernel ? to_json(*run.socket_kernel) : nlohmann::json()},
+                 {"total_kib_per_conn", round_to(run.total_kib_per_conn(), 3)}});
         models[model] = {{"connections", to_json(m.connections, 0)},
                          {"user_kib_per_conn", to_json(m.user_kib, 3)},
                          {"kernel_stack_kib_per_conn", to_json(m.kernel_stack_kib, 3)},
                          {"pte_kib_per_conn", to_json(m.pte_kib, 3)},
+                         {"socket_kernel_kib_per_conn", to_json(m.socket_kernel_kib, 3)},
+                         {"total_kib_per_conn", to_json(m.total_kib, 3)},
+                         {"open_s", to_json(m.open_s, 3)},
                          {"limit", m.limit},
                          {"evidence", m.evidence},
                          {"stopped_by", m.stopped_by},
@@ -195,6 +308,10 @@ nlohmann::json to_json(const ScaleResult& r) {
     }
     return {{"thread_stack_bytes", r.config.thread_stack},
             {"client", "hold_connections: one thread per holder process, no thread per connection"},
+            {"descriptor_limit", r.descriptor_limit},
+            {"descriptor_limit_how", r.descriptor_limit_how},
+            {"source_addresses", r.source_addresses},
+            {"memory_floor_percent", r.config.memory_floor_percent},
             {"models", models}};
 }
 
