@@ -97,6 +97,12 @@ ScaleRun read_scale(const Results& r, const std::string& model) {
                                 run.connections;
     s.kernel_stack_kib_per_connection =
         run.kernel_stack_per_task_kib * run.server.threads_added / run.connections;
+    if (r.at(name, "/summary/system").contains("socket_kernel")) {
+        s.socket_kernel_kib_per_connection =
+            r.number_or_null(name, "/summary/system/socket_kernel_kib_per_end");
+        if (s.socket_kernel_kib_per_connection)
+            s.socket_kernel_source = r.text(name, "/summary/system/socket_kernel/source");
+    }
     return s;
 }
 

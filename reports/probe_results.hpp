@@ -49,15 +49,19 @@ std::vector<ThreadRun> largest_per_stack(const std::vector<ThreadRun>& sweep);
 ThreadRun sweep_run(const Results& results, const std::string& stack, int connections);
 
 // Server memory per connection at the scale run: user memory (RSS + page tables) from the
-// server's own /proc, kernel stack per task the server added.
+// server's own /proc, kernel stack per task the server added, and the slab memory of the
+// server's socket (one connection end; results from before slab readings have none).
 struct ScaleRun {
     std::string model;
     double connections = 0;
     double server_threads_added = 0;
     double user_kib_per_connection = 0;
     double kernel_stack_kib_per_connection = 0;
+    std::optional<double> socket_kernel_kib_per_connection;
+    std::string socket_kernel_source;  // "/proc/slabinfo" or "/proc/meminfo Slab"
     double total_kib_per_connection() const {
-        return user_kib_per_connection + kernel_stack_kib_per_connection;
+        return user_kib_per_connection + kernel_stack_kib_per_connection +
+               socket_kernel_kib_per_connection.value_or(0);
     }
 };
 ScaleRun read_scale(const Results& results, const std::string& model);

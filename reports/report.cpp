@@ -169,16 +169,50 @@ Table depth_table(const Results& r) {
 Table scale_table(const Results& r) {
     Table t;
     t.header = {"server",        "connections",           "server threads added",
-                "user KiB/conn", "kernel stack KiB/conn", "total KiB/conn"};
-    t.numeric = {false, true, true, true, true, true};
+                "user KiB/conn", "kernel stack KiB/conn", "socket kernel KiB/conn",
+                "total KiB/conn"};
+    t.numeric = {false, true, true, true, true, true, true};
     for (const std::string model : {"threads", "epoll"}) {
         const ScaleRun s = read_scale(r, model);
         t.rows.push_back({model, fmt::format("{:.0f}", s.connections),
                           fmt::format("{:.0f}", s.server_threads_added),
                           kib(s.user_kib_per_connection), kib(s.kernel_stack_kib_per_connection),
+                          s.socket_kernel_kib_per_connection
+                              ? kib(*s.socket_kernel_kib_per_connection)
+                              : std::string("not measured"),
                           kib(s.total_kib_per_connection())});
     }
     return t;
+}
+
+// The slab caches behind "socket kernel", per connection end, at the run with the most
+// connections: where the kernel's share of a connection goes.
+std::string socket_caches_text(const Results& r) {
+    std::string best;
+    double most = -1;
+    for (const std::string model : {"threads", "epoll"}) {
+        const ScaleRun s = read_scale(r, model);
+        if (s.socket_kernel_kib_per_connection && s.connections > most) {
+            most = s.connections;
+            best = "scale-" + model;
+        }
+    }
+    if (best.empty())
+        return "Socket kernel memory was not measured in these results (they predate it).";
+    const nlohmann::json& k = r.at(best, "/summary/system/socket_kernel");
+    std::string counted, other;
+    for (const auto& cache : k.at("caches")) {
+        const std::string item = fmt::format("{} {:.2f}", cache.at("cache").get<std::string>(),
+                                             cache.at("kib_per_end").get<double>());
+        std::string& list = cache.at("counted").get<bool>() ? counted : other;
+        list += (list.empty() ? "" : ", ") + item;
+    }
+    return fmt::format(
+        "Socket kernel memory is the slab growth of the socket caches over both ends of every "
+        "loopback connection, halved: the server's end, the same in every model. At {} ({:.0f} "
+        "connections, from {}), KiB per connection end: {}{}.",
+        best, most, k.at("source").get<std::string>(), counted.empty() ? "none" : counted,
+        other.empty() ? "" : "; moved as well, not counted as the socket's: " + other);
 }
 
 std::string mib(double kib_value) {
@@ -334,6 +368,7 @@ Document build_report(const Results& r, const std::vector<Claim>& claims,
     add(sweep_table(r));
     add(Heading{3, "Thread per connection against an event loop, at scale"});
     add(scale_table(r));
+    add(Paragraph{socket_caches_text(r)});
     add(Heading{3, "Every model under perf1 and perf2 (latencyprobe, rateprobe)"});
     add(models_table(r));
     add(Heading{3, "Where threads stop (limitprobe)"});

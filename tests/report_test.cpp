@@ -2,6 +2,8 @@
 // (tests/fixtures/report, from a scripts/reproduce --quick run).
 #include "report.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdlib>
@@ -102,6 +104,34 @@ TEST_CASE("a verdict follows its figure", "[report]") {
         results.edit("latency-threads-2")["parallelism"]["speedup"] = 1.95;
         CHECK(claim_starting(tp::report::evaluate_claims(results), native).verdict ==
               Verdict::differs);
+    }
+    SECTION("the socket's kernel memory, the same in both models, narrows the ratio") {
+        const std::string tens = "Tens of thousands of open connections";
+        // The fixture predates slab readings: judged on user memory and kernel stacks alone.
+        const Claim before = claim_starting(tp::report::evaluate_claims(results), tens);
+        CHECK_THAT(before.measured, Catch::Contains("socket kernel memory not measured"));
+        const double threads_kib =
+            tp::report::read_scale(results, "threads").total_kib_per_connection();
+        const double epoll_kib =
+            tp::report::read_scale(results, "epoll").total_kib_per_connection();
+        REQUIRE(threads_kib / epoll_kib >= 10);
+        // A socket as big as the threads model's whole cost per connection brings the ratio
+        // under 2: with no limit below 20,000 the claim no longer holds.
+        for (const char* name : {"scale-threads", "scale-epoll"}) {
+            auto& system = results.edit(name)["summary"]["system"];
+            system["socket_kernel_kib_per_end"] = threads_kib;
+            system["socket_kernel"] = {{"source", "/proc/slabinfo"},
+                                       {"ends", 2},
+                                       {"kib_per_end", threads_kib},
+                                       {"caches", nlohmann::json::array()}};
+        }
+        const auto threads = tp::report::read_scale(results, "threads");
+        CHECK(threads.total_kib_per_connection() == Approx(2 * threads_kib));
+        results.edit("limitprobe-connections")["results"][0]["threads_reached"] = 30000;
+        const Claim after = claim_starting(tp::report::evaluate_claims(results), tens);
+        CHECK_THAT(after.measured,
+                   Catch::Contains(fmt::format("{:.1f} socket kernel memory", threads_kib)));
+        CHECK(after.verdict == Verdict::differs);
     }
     SECTION("a machine whose stacks default to 16 MiB: the 8 MB claim differs") {
         results.edit("threadprobe-default-1000")["summary"]["probe"]["vsz_per_thread_kib"] =
