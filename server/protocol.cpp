@@ -63,14 +63,25 @@ ParseEvent parse_request(std::string_view line, unsigned max_n) {
     return ParseEvent::request(static_cast<unsigned>(value));
 }
 
-RequestParser::RequestParser(const ProtocolLimits& limits) : limits_(limits) {
+namespace {
+
+// Checked before the line storage is made: a SizedLine of max_line 0 would be a buffer of none.
+const ProtocolLimits& checked(const ProtocolLimits& limits) {
     if (limits.max_n > kFibMaxN)
         throw std::invalid_argument("max_n above " + std::to_string(kFibMaxN));
     if (limits.max_line == 0 || limits.max_line > kLineCapacity)
         throw std::invalid_argument("max_line outside 1.." + std::to_string(kLineCapacity));
+    return limits;
 }
 
-RequestParser::Step RequestParser::consume(std::string_view input) {
+}  // namespace
+
+template <typename Line>
+BasicRequestParser<Line>::BasicRequestParser(const ProtocolLimits& limits)
+    : limits_(checked(limits)), line_(limits.max_line) {}
+
+template <typename Line>
+typename BasicRequestParser<Line>::Step BasicRequestParser<Line>::consume(std::string_view input) {
     if (closed_) return {input.size(), std::nullopt};
     const std::size_t newline = input.find('\n');
     const std::size_t body = newline == std::string_view::npos ? input.size() : newline;
@@ -91,11 +102,15 @@ RequestParser::Step RequestParser::consume(std::string_view input) {
     return {newline + 1, event};
 }
 
-ParseEvent RequestParser::flush_pending() {
+template <typename Line>
+ParseEvent BasicRequestParser<Line>::flush_pending() {
     const ParseEvent event = parse_request({line_.data(), length_}, limits_.max_n);
     length_ = 0;
     return event;
 }
+
+template class BasicRequestParser<InlineLine>;
+template class BasicRequestParser<SizedLine>;
 
 void ReplyLine::append(std::string_view s) {
     const std::size_t n = std::min(s.size(), text_.size() - size_);

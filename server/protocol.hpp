@@ -14,6 +14,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string_view>
 
@@ -64,12 +65,37 @@ struct ParseEvent {
 // exactly, however many digits the line has.
 ParseEvent parse_request(std::string_view line, unsigned max_n);
 
+// Where a parser keeps the line it has not seen the end of. A connection thread's parser holds
+// kLineCapacity bytes inline, on its stack: no heap, whose per-thread arena would cost more than
+// the thread. The event loop's parsers live on the heap, one per connection, so theirs is sized
+// to --max-line instead (128 bytes by default, not 1 KiB).
+class InlineLine {
+  public:
+    explicit InlineLine(std::size_t /*max_line*/) {}
+    char* data() { return bytes_.data(); }
+    const char* data() const { return bytes_.data(); }
+
+  private:
+    std::array<char, kLineCapacity> bytes_;
+};
+
+class SizedLine {
+  public:
+    explicit SizedLine(std::size_t max_line) : bytes_(new char[max_line]) {}
+    char* data() { return bytes_.get(); }
+    const char* data() const { return bytes_.get(); }
+
+  private:
+    std::unique_ptr<char[]> bytes_;
+};
+
 // Splits a byte stream into lines, holding at most max_line bytes of an unterminated one.
-class RequestParser {
+template <typename Line>
+class BasicRequestParser {
   public:
     // Throws std::invalid_argument if the limits are outside what the parser can hold
     // (max_n above kFibMaxN, max_line 0 or above kLineCapacity).
-    explicit RequestParser(const ProtocolLimits& limits);
+    explicit BasicRequestParser(const ProtocolLimits& limits);
 
     struct Step {
         std::size_t taken = 0;            // bytes consumed from the front of the input
@@ -92,11 +118,17 @@ class RequestParser {
 
   private:
     ProtocolLimits limits_;
-    std::array<char, kLineCapacity> line_;
+    Line line_;
     std::size_t length_ = 0;
     bool seen_newline_ = false;
     bool closed_ = false;
 };
+
+// A connection thread's (and a test's) parser, and the event loop's.
+using RequestParser = BasicRequestParser<InlineLine>;
+using SizedRequestParser = BasicRequestParser<SizedLine>;
+extern template class BasicRequestParser<InlineLine>;
+extern template class BasicRequestParser<SizedLine>;
 
 // A reply line built in place; big enough for every reply this protocol sends.
 class ReplyLine {

@@ -19,8 +19,8 @@ tp::ProtocolLimits limits(unsigned max_n = 45, std::size_t max_line = 128) {
 }
 
 // Feeds one segment the way a connection does and returns the replies it would send.
-std::string feed(tp::RequestParser& parser, std::string_view segment,
-                 const tp::ProtocolLimits& l = limits()) {
+template <typename Parser>
+std::string feed(Parser& parser, std::string_view segment, const tp::ProtocolLimits& l = limits()) {
     std::string replies;
     while (!segment.empty()) {
         const auto step = parser.consume(segment);
@@ -150,6 +150,36 @@ TEST_CASE("a line over the limit is an error, then the connection closes", "[pro
         tp::RequestParser other(small);
         CHECK(feed(other, "12345", small) == "error: request longer than 4 bytes\n<close>\n");
     }
+}
+
+TEST_CASE("the event loop's parser, its line sized to max_line, parses as a thread's does",
+          "[protocol]") {
+    // Its buffer is max_line bytes, not kLineCapacity: one that wrote past it would show under
+    // the sanitizers here, at exactly the limit and one byte over it.
+    for (const std::size_t max_line :
+         {std::size_t{1}, std::size_t{4}, std::size_t{128}, tp::kLineCapacity}) {
+        const auto l = limits(45, max_line);
+        for (const std::string& stream :
+             {std::string(max_line, '1') + "\n", std::string(max_line + 1, '1') + "\n",
+              std::string("10\n2\n\n-1\nten\n"), std::string(max_line, ' ') + "7"}) {
+            INFO("max_line " << max_line << ", stream '" << stream << "'");
+            tp::RequestParser inline_parser(l);
+            tp::SizedRequestParser sized_parser(l);
+            std::string inline_replies, sized_replies;
+            // In pieces of 3 bytes, as a slow client sends them.
+            for (std::size_t at = 0; at < stream.size(); at += 3) {
+                inline_replies += feed(inline_parser, std::string_view(stream).substr(at, 3), l);
+                sized_replies += feed(sized_parser, std::string_view(stream).substr(at, 3), l);
+            }
+            CHECK(sized_replies == inline_replies);
+            REQUIRE(sized_parser.has_pending() == inline_parser.has_pending());
+            if (sized_parser.has_pending())
+                CHECK(sized_parser.flush_pending().n == inline_parser.flush_pending().n);
+        }
+    }
+    // What an idle connection of the event loop carries for its parser: a pointer, not 1 KiB.
+    CHECK(sizeof(tp::SizedRequestParser) < 64);
+    CHECK_THROWS_AS(tp::SizedRequestParser(limits(45, 0)), std::invalid_argument);
 }
 
 TEST_CASE("numbers beyond unsigned are above any max_n, never wrapped round", "[protocol]") {

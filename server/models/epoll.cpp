@@ -1,8 +1,9 @@
 // The epoll model: the article's answer to "tens of thousands of open socket connections".
 // One thread -- the one that calls serve() -- watches every socket with epoll and owns nothing
-// per client but a small struct: the descriptor, the protocol parser (about 1 KiB, most of it
-// the line buffer), framing state, a grace deadline, and output only while a socket will not
-// take it. fib is computed inline on the loop, as the article's event-driven server does; with
+// per client but a small struct: the descriptor, the protocol parser with a line buffer of
+// --max-line bytes (128 by default), framing state, a grace deadline, and output only while a
+// socket will not take it. fib is computed inline on the loop, as the article's event-driven server
+// does; with
 // --threshold, n above it goes to forked worker processes so that the loop keeps answering.
 //
 // Level-triggered, not edge-triggered: the loop reads at most one buffer per connection per
@@ -87,7 +88,7 @@ struct Connection {
     bool peer_done = false;  // the client half-closed: answer what it sent, then close
     std::string out;         // reply bytes the socket did not take yet; empty when idle
     std::string held;        // input after a request at a worker: replies keep their order
-    RequestParser parser;
+    SizedRequestParser parser;
 };
 
 // Tags in epoll_event.data: what became ready.
@@ -417,7 +418,7 @@ class EventLoop {
                 c.held.append(input);
                 return;
             }
-            const RequestParser::Step step = c.parser.consume(input);
+            const SizedRequestParser::Step step = c.parser.consume(input);
             input.remove_prefix(step.taken);
             if (step.event) answer(c, *step.event);
         }
