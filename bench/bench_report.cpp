@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "units.hpp"
 
@@ -113,6 +114,7 @@ json to_json(const BenchResult& r) {
                 {"kernel_stack_kib_per_conn", round_to(m.kernel_stack_kib.median(), 3)},
                 {"page_table_kib_per_conn", round_to(m.pte_kib.median(), 3)},
                 {"socket_kernel_kib_per_conn", round_to(m.socket_kernel_kib.median(), 3)},
+                {"other_slab_kib_per_conn", round_to(m.other_slab_kib.median(), 3)},
                 {"total_kib_per_conn", round_to(m.total_kib.median(), 3)},
                 {"open_s", round_to(m.open_s.median(), 3)},
                 {"limit", m.limit},
@@ -200,17 +202,18 @@ std::string to_table(const BenchResult& r) {
                                 : " (some connect waited >= 1 s: spawn times are suspect)");
     }
     if (r.scale) {
-        out += fmt::format("\n{:<8} {:>11} {:>10} {:>12} {:>10} {:>12} {:>10} {:>8} {:>8}  {}\n",
-                           "scale", "connections", "user/conn", "kstack/conn", "PTE/conn",
-                           "socket/conn", "total", "threads", "open", "goal");
+        out += fmt::format(
+            "\n{:<8} {:>11} {:>10} {:>12} {:>10} {:>12} {:>12} {:>10} {:>8} {:>8}  {}\n", "scale",
+            "connections", "user/conn", "kstack/conn", "PTE/conn", "socket/conn", "slab/conn",
+            "total", "threads", "open", "goal");
         for (const auto& [model, m] : r.scale->models) {
             const ScaleRun* typical = &m.runs.front();
             out += fmt::format(
-                "{:<8} {:>11.0f} {:>10} {:>12} {:>10} {:>12} {:>10} {:>8} {:>6.1f} s  {}\n", model,
-                m.connections.median(), format_kib(m.user_kib.median()),
+                "{:<8} {:>11.0f} {:>10} {:>12} {:>10} {:>12} {:>12} {:>10} {:>8} {:>6.1f} s  {}\n",
+                model, m.connections.median(), format_kib(m.user_kib.median()),
                 format_kib(m.kernel_stack_kib.median()), format_kib(m.pte_kib.median()),
-                format_kib(m.socket_kernel_kib.median()), format_kib(m.total_kib.median()),
-                typical->threads_added, m.open_s.median(),
+                format_kib(m.socket_kernel_kib.median()), format_kib(m.other_slab_kib.median()),
+                format_kib(m.total_kib.median()), typical->threads_added, m.open_s.median(),
                 model == "epoll" ? verdict("epoll_kib_per_conn") + " " + verdict("epoll_open_s")
                                  : "");
         }
@@ -221,20 +224,22 @@ std::string to_table(const BenchResult& r) {
         out += fmt::format(
             "user = the server's anonymous resident memory (heap, stacks); kstack = the machine's "
             "KernelStack, system-wide; socket = slab growth of the socket caches per connection "
-            "end ({}); descriptors: {} ({}); {} source addresses\n",
+            "end ({}); slab = the other caches' growth, the server's (a thread's task_struct, "
+            "pid, VMAs: the holders start no tasks); descriptors: {} ({}); {} source addresses\n",
             any.socket_kernel ? slab_source_name(any.socket_kernel->source) : "not read",
             r.scale->descriptor_limit, r.scale->descriptor_limit_how, r.scale->source_addresses);
-        if (any.socket_kernel)
-            for (const auto& [model, m] : r.scale->models) {
-                const ScaleRun& run = m.runs.back();
-                if (!run.socket_kernel) continue;
-                std::string caches;
-                for (const auto& c : run.socket_kernel->caches)
-                    caches += fmt::format(" {} {}{}", c.name, format_kib(c.kib_per_end),
-                                          c.counted ? "" : " (not counted)");
-                out += fmt::format("  {} at {} connections, per end:{}\n", model, run.connections,
-                                   caches);
-            }
+        // Each cache at 0.05 KiB an end or more, from each model's last run.
+        for (const auto& [model, m] : r.scale->models) {
+            const ScaleRun& run = m.runs.back();
+            if (!run.socket_kernel) continue;
+            std::string caches;
+            for (const auto& c : run.socket_kernel->caches)
+                if (std::abs(c.kib_per_end) >= 0.05)
+                    caches += fmt::format(" {} {:.2f}{}", c.name, c.kib_per_end,
+                                          c.counted ? "" : " (slab)");
+            out += fmt::format("  {} at {} connections, KiB per end:{}\n", model, run.connections,
+                               caches);
+        }
     }
     if (r.forecast) {
         const auto& f = *r.forecast;

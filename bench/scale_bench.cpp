@@ -252,6 +252,7 @@ ScaleResult run_scale_bench(const ScaleConfig& config, const Environment& env) {
             m.kernel_stack_kib.add(run.kernel_stack_kib_per_conn);
             m.pte_kib.add(run.pte_kib_per_conn);
             m.socket_kernel_kib.add(run.socket_kernel_kib_per_conn());
+            m.other_slab_kib.add(run.other_slab_kib_per_conn());
             m.total_kib.add(run.total_kib_per_conn());
             m.open_s.add(run.open_s);
         }
@@ -293,12 +294,14 @@ nlohmann::json to_json(const ScaleResult& r) {
                  {"socket_kernel_kib_per_conn", round_to(run.socket_kernel_kib_per_conn(), 3)},
                  {"socket_kernel",
                   run.socket_kernel ? to_json(*run.socket_kernel) : nlohmann::json()},
+                 {"other_slab_kib_per_conn", round_to(run.other_slab_kib_per_conn(), 3)},
                  {"total_kib_per_conn", round_to(run.total_kib_per_conn(), 3)}});
         models[model] = {{"connections", to_json(m.connections, 0)},
                          {"user_kib_per_conn", to_json(m.user_kib, 3)},
                          {"kernel_stack_kib_per_conn", to_json(m.kernel_stack_kib, 3)},
                          {"pte_kib_per_conn", to_json(m.pte_kib, 3)},
                          {"socket_kernel_kib_per_conn", to_json(m.socket_kernel_kib, 3)},
+                         {"other_slab_kib_per_conn", to_json(m.other_slab_kib, 3)},
                          {"total_kib_per_conn", to_json(m.total_kib, 3)},
                          {"open_s", to_json(m.open_s, 3)},
                          {"limit", m.limit},

@@ -48,15 +48,21 @@ struct ScaleRun {
     double socket_kernel_kib_per_conn() const {
         return socket_kernel ? socket_kernel->kib_per_end : 0;
     }
+    // The rest of the slab growth, all of it the server's (the holders start no tasks): a thread
+    // per connection's task_struct, pid and VMAs, which KernelStack does not count.
+    double other_slab_kib_per_conn() const {
+        return socket_kernel ? 2 * socket_kernel->other_kib_per_end : 0;
+    }
     double total_kib_per_conn() const {
         return user_kib_per_conn + kernel_stack_kib_per_conn + pte_kib_per_conn +
-               socket_kernel_kib_per_conn();
+               socket_kernel_kib_per_conn() + other_slab_kib_per_conn();
     }
 };
 
 struct ScaleModelResult {
     std::vector<ScaleRun> runs;
-    Series connections, user_kib, kernel_stack_kib, pte_kib, socket_kernel_kib, total_kib, open_s;
+    Series connections, user_kib, kernel_stack_kib, pte_kib, socket_kernel_kib, other_slab_kib,
+        total_kib, open_s;
     // The limit most runs named (the runs list every one).
     std::string limit, evidence, stopped_by;
 };

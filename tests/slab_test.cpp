@@ -55,6 +55,7 @@ TEST_CASE("socket memory per end counts the socket caches and lists the rest", "
     REQUIRE(cost);
     CHECK(cost->ends == 200);
     CHECK(cost->kib_per_end == Approx((2368.0 + 192.0) / 1024));
+    CHECK(cost->other_kib_per_end == Approx(6720.0 * 100 / 200 / 1024));
     REQUIRE(cost->caches.size() == 3);             // kmalloc-8 did not move
     CHECK(cost->caches[0].name == "task_struct");  // largest first, listed but not counted
     CHECK(cost->caches[0].kib_per_end == Approx(6720.0 * 100 / 200 / 1024));

@@ -94,14 +94,14 @@ std::optional<SocketKernelCost> socket_kernel_cost(const SlabSnapshot& before,
     cost.source = after.source;
     cost.ends = ends;
     const auto n = static_cast<double>(ends);
-    double counted_bytes = 0;
+    double counted_bytes = 0, other_bytes = 0;
     for (const auto& [name, bytes_after] : after.bytes) {
         const auto found = before.bytes.find(name);
         const std::uint64_t bytes_before = found == before.bytes.end() ? 0 : found->second;
         const double growth = static_cast<double>(bytes_after) - static_cast<double>(bytes_before);
         // meminfo has one figure: all of it is the sockets', and it says so by its source.
         const bool counted = after.source == SlabSource::meminfo || is_socket_cache(name);
-        if (counted) counted_bytes += growth;
+        (counted ? counted_bytes : other_bytes) += growth;
         const double kib_per_end = growth / 1024.0 / n;
         if (std::abs(kib_per_end) >= kReportedKibPerEnd)
             cost.caches.push_back({name, kib_per_end, counted});
@@ -111,6 +111,7 @@ std::optional<SocketKernelCost> socket_kernel_cost(const SlabSnapshot& before,
                   return std::abs(a.kib_per_end) > std::abs(b.kib_per_end);
               });
     cost.kib_per_end = counted_bytes / 1024.0 / n;
+    cost.other_kib_per_end = other_bytes / 1024.0 / n;
     return cost;
 }
 
@@ -123,6 +124,7 @@ nlohmann::json to_json(const SocketKernelCost& c) {
     return {{"source", slab_source_name(c.source)},
             {"ends", c.ends},
             {"kib_per_end", rounded(c.kib_per_end, 1000)},
+            {"other_kib_per_end", rounded(c.other_kib_per_end, 1000)},
             {"caches", caches}};
 }
 
@@ -136,6 +138,7 @@ void from_json(const nlohmann::json& j, SocketKernelCost& c) {
         throw std::invalid_argument("source: '" + source + "' names no slab reading");
     c.ends = j.at("ends");
     c.kib_per_end = j.at("kib_per_end");
+    c.other_kib_per_end = j.at("other_kib_per_end");
     c.caches.clear();
     for (const auto& cache : j.at("caches"))
         c.caches.push_back({cache.at("cache"), cache.at("kib_per_end"), cache.at("counted")});

@@ -47,6 +47,7 @@ struct SocketKernelCost {
     SlabSource source = SlabSource::slabinfo;
     std::uint64_t ends = 0;
     double kib_per_end = 0;           // the socket caches' growth (meminfo: all of Slab's)
+    double other_kib_per_end = 0;     // every other cache's growth (a thread's task_struct)
     std::vector<CacheGrowth> caches;  // every cache that moved by 0.01 KiB per end or more,
                                       // largest first
 };
