@@ -460,7 +460,7 @@ Claim tens_of_thousands(const Results& r) {
                         "connections the threads server cost {:.1f} KiB per connection ({:.1f} "
                         "user, {:.1f} kernel stack{}), the epoll server {:.1f} KiB ({:.1f} "
                         "user{}) (x{:.1f})",
-                        limit.threads, limit.binding_limit, threads.connections,
+                        limit.threads, stop_reason(limit), threads.connections,
                         threads.total_kib_per_connection(), threads.user_kib_per_connection,
                         threads.kernel_stack_kib_per_connection, socket(threads),
                         epoll.total_kib_per_connection(), epoll.user_kib_per_connection,

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
 
 #include "probe_results.hpp"
 #include "spread.hpp"
@@ -324,10 +326,105 @@ Figure live_high_water(const std::vector<LiveInspection>& live) {
 
 }  // namespace
 
+// One model's memory as its scale run ramped: per sample, the server's user memory, its
+// threads' kernel stacks and its sockets' kernel memory (the measured slope per connection
+// end, times the connections up), MiB over the baseline.
+std::string connection_cost_rows(const Results& r, const ScaleRun& scale) {
+    const std::string name = "scale-" + scale.model;
+    const ThreadRun run = read_thread_run(r, name);
+    const nlohmann::json& samples = r.at(name, "/samples");
+    const nlohmann::json* baseline = nullptr;
+    std::string rows;
+    double last_connections = -1;
+    for (const auto& sample : samples) {
+        if (!sample.contains("server") || sample.at("server").is_null()) continue;
+        if (!baseline) baseline = &sample;
+        const double connections = sample.at("connections").get<double>();
+        if (sample.at("phase") == "teardown" || connections <= last_connections) continue;
+        last_connections = connections;
+        const auto& server = sample.at("server");
+        const auto& base = baseline->at("server");
+        const double user_kib =
+            server.at("rss_anon_kib").get<double>() - base.at("rss_anon_kib").get<double>() +
+            server.at("pte_kib").get<double>() - base.at("pte_kib").get<double>();
+        const double threads_added =
+            server.at("threads").get<double>() - base.at("threads").get<double>();
+        rows += fmt::format(
+            "{:.0f} {:.3f} {:.3f} {:.3f}\n", connections, std::max(0.0, user_kib) / 1024,
+            std::max(0.0, threads_added) * run.kernel_stack_per_task_kib / 1024,
+            connections * scale.socket_kernel_kib_per_connection.value_or(0) / 1024);
+    }
+    return rows;
+}
+
+// A ceiling drawn as a dashed vertical line with its name.
+std::string ceiling_mark(double at, const std::string& label) {
+    return fmt::format(
+        "set arrow 1 from {0:.0f}, graph 0 to {0:.0f}, graph 1 nohead dt 2 lw 2 lc rgb 'red'\n"
+        "set label 1 {1} at {0:.0f}, graph 0.55 right offset -0.5,0 tc rgb 'red' noenhanced\n"
+        "set xrange [0:{2:.0f}]\n",
+        at, quoted(label), at * 1.08);
+}
+
+Figure connection_cost(const Results& r) {
+    const ScaleRun threads = read_scale(r, "threads");
+    const ScaleRun epoll = read_scale(r, "epoll");
+    const ThreadLimit limit = read_thread_limits(r, "limitprobe-connections").front();
+    const std::string threads_ceiling =
+        fmt::format("{:.0f}: {}", limit.threads, stop_reason(limit));
+    // The event loop's one process stops at its descriptors.
+    std::optional<double> descriptors;
+    for (const auto& l : r.at("scale-epoll", "/context/limits"))
+        if (l.at("limit") == "RLIMIT_NOFILE" && l.at("ceiling").is_number())
+            descriptors = l.at("ceiling").get<double>();
+    auto panel = [](const std::string& model, const std::string& mark) {
+        return fmt::format(
+            "set title '{0}'\n{1}"
+            "plot ${0} using 1:($2+$3+$4) with filledcurves x1 fs solid 0.6 lc 3 "
+            "title 'socket kernel memory', "
+            "'' using 1:($2+$3) with filledcurves x1 fs solid 0.6 lc 2 title 'kernel stack', "
+            "'' using 1:2 with filledcurves x1 fs solid 0.6 lc 1 title 'user (RSS anon + page "
+            "tables)'\n"
+            "unset arrow 1\nunset label 1\nset xrange [*:*]\n",
+            model, mark);
+    };
+    Figure f;
+    f.name = "connection-cost";
+    f.title = "What connections cost the server, thread per connection against epoll";
+    f.caption = fmt::format(
+        "Each scale run's samples as its connections came up (MiB over its baseline), stacked: "
+        "the server's user memory, its threads' kernel stacks, and its sockets' kernel memory "
+        "(slab growth per connection end, measured between the baseline and the plateau, times "
+        "the connections up). The dashed line is the model's ceiling on this machine: for a "
+        "thread per connection, where limitprobe --connections stopped ({}); for epoll, the "
+        "descriptor limit{}. At {:.0f} connections: {:.1f} KiB against {:.1f} KiB a connection.",
+        threads_ceiling,
+        descriptors ? fmt::format(" ({:.0f} descriptors)", *descriptors) : " (not read)",
+        threads.connections, threads.total_kib_per_connection(), epoll.total_kib_per_connection());
+    f.width = 960;
+    f.script =
+        datablock("threads", connection_cost_rows(r, threads)) +
+        datablock("epoll", connection_cost_rows(r, epoll)) +
+        "set multiplot layout 1,2\nset grid\nset key top left Left reverse noenhanced\n"
+        "set xlabel 'connections'\nset ylabel 'MiB'\n" +
+        // One scale for both panels, so their heights compare.
+        fmt::format("set yrange [0:{:.1f}]\n",
+                    1.15 *
+                        std::max(threads.connections * threads.total_kib_per_connection(),
+                                 epoll.connections * epoll.total_kib_per_connection()) /
+                        1024) +
+        panel("threads", ceiling_mark(limit.threads, "ceiling " + threads_ceiling)) +
+        panel("epoll", descriptors ? ceiling_mark(*descriptors,
+                                                  fmt::format("RLIMIT_NOFILE {:.0f}", *descriptors))
+                                   : "") +
+        "unset multiplot\n";
+    return f;
+}
+
 std::vector<Figure> plan_figures(const Results& r) {
-    std::vector<Figure> figures{memory_against_threads(r), cost_per_thread(r),
-                                paging_staircase(r),       depth_against_stack(r),
-                                latency_per_model(r),      rate_timelines(r)};
+    std::vector<Figure> figures{
+        memory_against_threads(r), cost_per_thread(r), paging_staircase(r), depth_against_stack(r),
+        latency_per_model(r),      rate_timelines(r),  connection_cost(r)};
     // Results from before the forecast have none to draw.
     if (const auto forecast = read_forecast(r, "limitprobe"); !forecast.empty())
         figures.push_back(forecast_headroom(forecast));

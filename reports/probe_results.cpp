@@ -262,6 +262,14 @@ Paging read_paging(const Results& r) {
     return p;
 }
 
+std::string stop_reason(const ThreadLimit& l) {
+    if (l.binding_limit != "none" && !l.binding_limit.empty()) return l.binding_limit;
+    if (l.forecast_threads)
+        return fmt::format("{}, short of {} at {:.0f}", l.stopped_by, l.forecast_binding_limit,
+                           *l.forecast_threads);
+    return l.stopped_by;
+}
+
 std::vector<ThreadLimit> read_thread_limits(const Results& r, const std::string& name) {
     std::vector<ThreadLimit> limits;
     const auto& rows = r.at(name, "/results");

@@ -150,6 +150,9 @@ struct ThreadLimit {
     std::optional<bool> forecast_confirmed;
 };
 std::vector<ThreadLimit> read_thread_limits(const Results& results, const std::string& name);
+// What stopped a search: the limit it met, or (the safety margin) the limit the forecast says
+// it was approaching: "safety margin, short of pid_max at 16191".
+std::string stop_reason(const ThreadLimit& l);
 
 // limitprobe's forecast for one stack size: every enforced limit's headroom in threads.
 struct LimitHeadroom {

@@ -180,6 +180,16 @@ TEST_CASE("tpreport reads fresh output of every probe and judges every claim fro
         CHECK(experiment.status == 0);
     }
     CHECK(tp::report::read_sweep(results).size() == 3);
+    // Fresh scale runs price the socket's kernel memory (slabinfo, or meminfo's Slab): every
+    // connection end is at least a socket object, so more than nothing.
+    for (const char* model : {"threads", "epoll"}) {
+        INFO(model);
+        const auto scale = tp::report::read_scale(results, model);
+        REQUIRE(scale.socket_kernel_kib_per_connection);
+        CHECK(*scale.socket_kernel_kib_per_connection > 0);
+        CHECK(scale.total_kib_per_connection() >
+              scale.user_kib_per_connection + scale.kernel_stack_kib_per_connection);
+    }
     const auto claims = tp::report::evaluate_claims(results);
     check_claims(results, claims);
 
@@ -189,11 +199,11 @@ TEST_CASE("tpreport reads fresh output of every probe and judges every claim fro
     INFO(report.err);
     REQUIRE(report.exit_code == 0);
     CHECK_THAT(report.out, Catch::StartsWith(fmt::format("tpreport: {} claims", claims.size())) &&
-                               Catch::Contains("; 8 figures;"));
+                               Catch::Contains("; 9 figures;"));
     // The forecast's figure and the live server's too: fresh results carry them.
     for (const char* figure :
          {"memory-vs-threads", "cost-per-thread", "stack-paging", "depth-vs-stack", "perf1-latency",
-          "perf2-timeline", "limit-headroom", "live-high-water"}) {
+          "perf2-timeline", "limit-headroom", "live-high-water", "connection-cost"}) {
         INFO(figure);
         CHECK_THAT(read_file(run.out() / "figures" / (std::string(figure) + ".svg")),
                    Catch::Contains("<svg") && Catch::Contains("</svg>"));

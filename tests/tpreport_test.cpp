@@ -46,8 +46,9 @@ TEST_CASE("tpreport renders the report, its figures and the claims table", "[tpr
     INFO(result.err);
     REQUIRE(result.exit_code == 0);
     const fs::path out = run.dir / "report";
-    for (const char* figure : {"memory-vs-threads", "cost-per-thread", "stack-paging",
-                               "depth-vs-stack", "perf1-latency", "perf2-timeline"}) {
+    for (const char* figure :
+         {"memory-vs-threads", "cost-per-thread", "stack-paging", "depth-vs-stack", "perf1-latency",
+          "perf2-timeline", "connection-cost"}) {
         INFO(figure);
         const std::string svg = read_file(out / "figures" / (std::string(figure) + ".svg"));
         CHECK_THAT(svg, Catch::Contains("<svg") && Catch::Contains("</svg>"));
@@ -62,7 +63,7 @@ TEST_CASE("tpreport renders the report, its figures and the claims table", "[tpr
     std::size_t inline_svgs = 0;
     for (auto at = html.find("<svg"); at != std::string::npos; at = html.find("<svg", at + 1))
         ++inline_svgs;
-    CHECK(inline_svgs == 6);
+    CHECK(inline_svgs == 7);
     CHECK_THAT(html, !Catch::Contains("src=") && !Catch::Contains("<link") &&
                          !Catch::Contains("<script src") && !Catch::Contains("url(http"));
     CHECK_THAT(html, Catch::Contains("glibc") && Catch::Contains("pid_max"));

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <chrono>
+#include <cmath>
 #include <vector>
 
 #include "json_fields.hpp"
@@ -43,7 +44,9 @@ std::string socket_kernel_text(const SocketKernelCost& k) {
     std::string out = fmt::format("socket kernel memory, per connection end ({} ends, {}): {}\n",
                                   k.ends, slab_source_name(k.source), format_kib(k.kib_per_end));
     std::vector<std::string> others;
+    // Below 0.05 KiB an end a cache shows as 0.0: the JSON has it.
     for (const auto& cache : k.caches) {
+        if (std::abs(cache.kib_per_end) < 0.05) continue;
         const std::string line = fmt::format("{} {}", cache.name, format_kib(cache.kib_per_end));
         if (cache.counted)
             out += fmt::format("  {:<20} {:>10}\n", cache.name, format_kib(cache.kib_per_end));
