@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 #include <thread>
 #include <tuple>
@@ -35,13 +36,47 @@ struct Reading {
     std::uint64_t kernel_stack_kib = 0;
 };
 
+// The server's worker processes (prefork's, a pool's): every process whose parent it is.
+std::vector<pid_t> children_of(const ProcFs& fs, pid_t parent) {
+    std::vector<pid_t> children;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(fs.paths().proc, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+        const auto stat = read_small_file(entry.path() / "stat");
+        if (!stat) continue;
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so from the last ')'.
+        const auto close = stat->rfind(')');
+        char state = 0;
+        int ppid = 0;
+        if (close == std::string::npos ||
+            std::sscanf(stat->c_str() + close + 1, " %c %d", &state, &ppid) != 2)
+            continue;
+        if (ppid == parent) children.push_back(static_cast<pid_t>(std::stoi(name)));
+    }
+    return children;
+}
+
+// The server and its worker processes together: prefork holds a connection in a process.
+std::optional<ProcessMemory> server_memory(const ProcFs& fs, pid_t server) {
+    auto total = fs.process(server);
+    if (!total) return std::nullopt;
+    for (const pid_t child : children_of(fs, server))
+        if (const auto m = fs.process(child)) {
+            total->rss_anon_kib += m->rss_anon_kib;
+            total->pte_kib += m->pte_kib;
+            total->threads += m->threads;
+        }
+    return total;
+}
+
 // Three readings 100 ms apart, each figure's median: one late page-in or a neighbour's
 // short-lived threads do not make the plateau.
 Reading settled_reading(const ProcFs& fs, pid_t server) {
     std::vector<double> anon, pte, threads, kstack;
     for (int i = 0; i < 3; ++i) {
         if (i > 0) std::this_thread::sleep_for(100ms);
-        const auto m = fs.process(server);
+        const auto m = server_memory(fs, server);
         if (!m) throw std::runtime_error("the server exited while it was being measured");
         anon.push_back(static_cast<double>(m->rss_anon_kib));
         pte.push_back(static_cast<double>(m->pte_kib));
@@ -96,9 +131,11 @@ std::uint64_t ports_per_source(const ProcFs& fs) {
 
 // A bound on what one connection costs the machine, both ends, for the memory floor: twice
 // the socket memory measured on this machine (about 4.5 KiB an end) and the server's user
-// memory, and for a thread its kernel stack and the pages of its stack it touches.
-std::uint64_t kib_per_connection_bound(bool threaded) {
-    return threaded ? 96 : 16;
+// memory; for a thread its kernel stack and the pages of its stack it touches; for a prefork
+// worker a whole small process.
+std::uint64_t kib_per_connection_bound(const std::string& model) {
+    if (model == "prefork") return 1024;
+    return model == "threads" || model == "gil" ? 96 : 16;
 }
 
 // How many connections a model is offered, and what set that number.
@@ -113,9 +150,12 @@ std::pair<std::uint64_t, std::string> offer_for(const std::string& model, const 
             bound = std::move(why);
         }
     };
-    if (!threaded) cap(config.epoll_connections, "asked");
-    if (threaded) {
-        // A thread per connection: no closer to pid_max and threads-max than the margin every
+    if (model == "epoll") cap(config.epoll_connections, "asked");
+    if (model == "gil") cap(config.other_connections, "asked");
+    // One worker process a connection: as many as fibserver forks.
+    if (model == "prefork") cap(config.prefork_workers, "asked");
+    if (threaded || model == "prefork") {
+        // A task per connection: no closer to pid_max and threads-max than the margin every
         // probe keeps, so the rest of the machine can still start processes.
         const SafetyMargin margin = safety_margin(fs, KeepFree{});
         const auto tasks = fs.tasks();
@@ -131,10 +171,10 @@ std::pair<std::uint64_t, std::string> offer_for(const std::string& model, const 
             static_cast<double>(memory->mem_total_kib) * config.memory_floor_percent / 100);
         const std::uint64_t spare =
             memory->mem_available_kib > floor_kib ? memory->mem_available_kib - floor_kib : 0;
-        cap(spare / kib_per_connection_bound(threaded),
+        cap(spare / kib_per_connection_bound(model),
             fmt::format("the memory floor: MemAvailable kept above {:.0f}% of memory at {} KiB a "
                         "connection",
-                        config.memory_floor_percent, kib_per_connection_bound(threaded)));
+                        config.memory_floor_percent, kib_per_connection_bound(model)));
     }
     return {offer, bound};
 }
@@ -147,11 +187,29 @@ ScaleRun run_once(const std::string& model, const ScaleConfig& config, const Env
     std::tie(run.offered, run.offer_bound) = offer_for(model, config, fs, descriptors);
     const bool threaded = model == "threads" || model == "gil";
     const auto stack = threaded ? std::optional(config.thread_stack) : std::nullopt;
+    // prefork forks its workers before any client comes: its baseline is the machine before
+    // the server started, so each worker's whole process is in the figure (per worker).
+    const bool whole_server = model == "prefork";
+    Reading before;
+    std::optional<SlabSnapshot> slab_before;
+    if (whole_server) {
+        const auto system = fs.system();
+        if (!system) throw std::runtime_error("/proc/meminfo cannot be read");
+        before.kernel_stack_kib = system->kernel_stack_kib;
+        slab_before = read_slab(fs);
+    }
     // fibserver raises its soft descriptor limit to what --max-connections needs.
-    EmbeddedServer server = start_server(env, model, run.offered, stack);
+    EmbeddedServer server =
+        whole_server ? EmbeddedServer::start(FibserverLaunch{.binary = env.program("fibserver"),
+                                                             .model = model,
+                                                             .workers = config.prefork_workers,
+                                                             .connections = run.offered})
+                     : start_server(env, model, run.offered, stack);
     std::this_thread::sleep_for(200ms);
-    const Reading before = settled_reading(fs, server.pid());
-    const auto slab_before = read_slab(fs);
+    if (!whole_server) {
+        before = settled_reading(fs, server.pid());
+        slab_before = read_slab(fs);
+    }
 
     const std::uint64_t per_holder = descriptors - kHolderReserve;
     const std::uint64_t holders_needed =

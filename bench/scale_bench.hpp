@@ -21,12 +21,18 @@
 namespace tp::bench {
 
 struct ScaleConfig {
-    std::vector<std::string> models = {"epoll", "threads"};
+    // gil and prefork priced beside them at a smaller count: prefork per worker process, the
+    // whole process (its RssAnon counts pages it shares copy-on-write with the parent: an upper
+    // bound), from the machine before the server started.
+    std::vector<std::string> models = {"epoll", "threads", "gil", "prefork"};
     std::uint64_t thread_stack = 64 * 1024;  // the threads model's --stack
     unsigned repetitions = 3;
     // What the epoll model is offered; a thread per connection is offered all the machine
     // allows short of the safety margin.
     std::uint64_t epoll_connections = 100'000;
+    std::uint64_t other_connections = 10'000;  // gil
+    // prefork serves a connection per worker process; fibserver forks at most 1024.
+    std::uint64_t prefork_workers = 1000;
     // MemAvailable a run leaves the machine, as a share of MemTotal (limitprobe's floor).
     double memory_floor_percent = 10;
 };
