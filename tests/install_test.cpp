@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "python_server.hpp"
 #include "result_files.hpp"
 #include "run_program.hpp"
 #include "subprocess.hpp"
@@ -27,12 +28,7 @@ const std::vector<std::string> kPrograms = {"fibserver",  "threadprobe",  "limit
 
 // A command from PATH, or empty if the machine has none.
 std::string find_command(const std::string& name) {
-    const char* path = std::getenv("PATH");
-    std::istringstream dirs(path ? path : "/usr/bin:/bin");
-    std::string dir;
-    while (std::getline(dirs, dir, ':'))
-        if (::access((fs::path(dir) / name).c_str(), X_OK) == 0) return fs::path(dir) / name;
-    return "";
+    return tp::find_on_path(name).value_or("");
 }
 
 tp::test::ProgramRun run_command(std::vector<std::string> argv, std::chrono::milliseconds timeout) {
@@ -148,6 +144,20 @@ TEST_CASE(
         CHECK((fs::exists(man / (name + ".1.gz")) || fs::exists(man / (name + ".1"))));
     }
     CHECK(fs::exists(root / "usr/share/doc/threadprobe/LICENSE"));
+    const fs::path python_server = root / "usr/share/threadprobe/python/fibserver.py";
+    CHECK(fs::exists(python_server));
+    if (find_command("python3").empty()) {
+        WARN("no python3 on PATH: the unpacked probes' Python server is not run");
+    } else {
+        // The unpacked latencyprobe runs the script unpacked beside it: share/ beside its bin/
+        // comes first in its search, before the source tree it was built from.
+        const auto latency = run_command({root / "usr/bin/latencyprobe", "--server-model",
+                                          "python:threads", "--n", "10", "--count", "2"},
+                                         60s);
+        INFO(latency.err);
+        CHECK(latency.exit_code == 0);
+        CHECK_THAT(latency.out, Catch::Contains("model=python:threads"));
+    }
 
     const fs::path json = dir / "threadprobe.json";
     const auto probe = run_command({root / "usr/bin/threadprobe", "--threads", "50", "--hold",

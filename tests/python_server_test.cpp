@@ -1,6 +1,8 @@
 // The article's Python server (server/python/fibserver.py) against the real CPython: every
 // model speaks fibserver's protocol and stops cleanly on SIGTERM, and threadprobe --pid finds
 // its threads' stacks, sized by RLIMIT_STACK as the article measured (8 MiB by default).
+#include "python_server.hpp"
+
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 
 #include "embedded_server.hpp"
 #include "result_files.hpp"
+#include "run_program.hpp"
 #include "test_client.hpp"
 
 namespace {
@@ -23,13 +26,7 @@ using nlohmann::json;
 
 // python3 from PATH, as the probes and scripts/reproduce run it; empty where there is none.
 std::string python3() {
-    const char* path = std::getenv("PATH");
-    std::istringstream dirs(path ? path : "");
-    for (std::string dir; std::getline(dirs, dir, ':');) {
-        const auto candidate = std::filesystem::path(dir) / "python3";
-        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    }
-    return "";
+    return tp::find_on_path("python3").value_or("");
 }
 
 tp::EmbeddedServer start_python(const std::string& python, const std::string& model) {
@@ -113,4 +110,38 @@ TEST_CASE("threadprobe --pid finds the Python server's thread stacks at RLIMIT_S
     CHECK(h["min_kib"].get<std::uint64_t>() >= 4);
     CHECK(h["max_kib"].get<std::uint64_t>() < h["reserved_p50_kib"].get<std::uint64_t>());
     CHECK(server.stop() == 0);
+}
+
+TEST_CASE("latencyprobe and rateprobe start the Python server with --server-model python:MODEL",
+          "[python]") {
+    if (python3().empty()) {
+        WARN("skipped: no python3 on PATH, the article's Python server cannot run");
+        return;
+    }
+    const json l = tp::test::run_for_json(
+        "latencyprobe", {"--server-model", "python:threads", "--clients=2", "--n=20", "--count=3"});
+    CHECK(l["config"]["server_model"] == "python:threads");
+    CHECK_THAT(l["config"]["server"].get<std::string>(),
+               Catch::Contains("model=python:threads") && Catch::Contains("(embedded)"));
+    // Every request of both clients answered, by the real interpreter.
+    CHECK(l["summary"]["overall"]["requests"] == 6);
+
+    const json r = tp::test::run_for_json(
+        "rateprobe", {"--server-model", "python:pool", "--workers", "2", "--duration=1s"});
+    CHECK(r["config"]["server_model"] == "python:pool");
+    CHECK(r["summary"]["baseline_rps"].get<double>() > 0);
+}
+
+TEST_CASE("--server-model python:MODEL: a model it lacks, or fibserver's flags, are usage errors",
+          "[python]") {
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"--server-model", "python:gil"},
+          {"--server-model", "python:epoll"},
+          {"--server-model", "python:threads", "--server-stack", "64k"},
+          {"--server-model", "python:threads", "--switch-interval", "5ms"}}) {
+        const auto run = tp::test::run_program("latencyprobe", args);
+        INFO(args[1] << " " << run.err);
+        CHECK(run.exit_code == 2);
+        CHECK_THAT(run.err, Catch::StartsWith("latencyprobe: error: option '--"));
+    }
 }

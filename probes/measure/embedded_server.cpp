@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "python_server.hpp"
+
 namespace tp {
 namespace {
 
@@ -17,6 +19,13 @@ constexpr std::uint64_t kProbeOwnConnections = 16;
 }  // namespace
 
 std::vector<std::string> FibserverLaunch::args() const {
+    if (!python_script.empty()) {
+        std::vector<std::string> out = {python_script, "--model", *python_model(model), "--port",
+                                        "0",           "--bind",  "127.0.0.1"};
+        if (workers) out.insert(out.end(), {"--workers", std::to_string(*workers)});
+        if (threshold) out.insert(out.end(), {"--threshold", std::to_string(*threshold)});
+        return out;
+    }
     std::vector<std::string> out = {"--model", model, "--port", "0", "--bind", "127.0.0.1"};
     if (workers) out.insert(out.end(), {"--workers", std::to_string(*workers)});
     if (threshold) out.insert(out.end(), {"--threshold", std::to_string(*threshold)});

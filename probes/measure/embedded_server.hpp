@@ -30,6 +30,9 @@ struct FibserverLaunch {
     std::optional<std::uint64_t> threshold{};
     std::optional<std::chrono::nanoseconds> switch_interval{};
     std::uint64_t connections = 0;
+    // Set for the article's Python server: `binary` is python3 and this its script; `model`
+    // is "python:MODEL". It takes --workers and --threshold and none of fibserver's others.
+    std::string python_script{};
 
     std::vector<std::string> args() const;
 };
