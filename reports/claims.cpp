@@ -88,6 +88,44 @@ Claim serialisation_claim(const Results& r, const std::string& model, Holds side
     return c;
 }
 
+// CPython's threads as the Python server runs them (results named python-threads), fibserver's
+// models by name.
+constexpr const char* kCpythonThreads = "python-threads";
+std::string model_label(const std::string& model) {
+    return model == kCpythonThreads ? "CPython threads" : model + " model";
+}
+bool cpython_measured(const Results& r) {
+    return !r.names_starting_with(std::string("rate-") + kCpythonThreads).empty() &&
+           !r.names_starting_with(std::string("latency-") + kCpythonThreads).empty();
+}
+
+// A claim about the GIL is about Python: judged on CPython where this run measured it, the
+// emulation's figure beside it; on the emulation otherwise, saying so.
+Claim judged_on_cpython(Claim emulation, const std::optional<Claim>& cpython) {
+    if (!cpython) {
+        emulation.measured += "; CPython not measured (no python3): judged on the emulation";
+        return emulation;
+    }
+    Claim c = emulation;
+    c.verdict = cpython->verdict;
+    c.measured = fmt::format("{} (judged on CPython); fibserver's emulation: {}", cpython->measured,
+                             emulation.measured);
+    c.figures.clear();
+    for (auto figure : cpython->figures) {
+        figure.name = "CPython: " + figure.name;
+        c.figures.push_back(figure);
+    }
+    for (auto figure : emulation.figures) {
+        figure.name = "emulated GIL: " + figure.name;
+        c.figures.push_back(figure);
+    }
+    c.sources.insert(c.sources.end(), cpython->sources.begin(), cpython->sources.end());
+    if (cpython->busiest_other_cores)
+        c.busiest_other_cores =
+            std::max(c.busiest_other_cores.value_or(0), *cpython->busiest_other_cores);
+    return c;
+}
+
 // Two clients' median latency over one client's, repetition by repetition.
 struct LatencyRatio {
     std::vector<LatencyRun> one, two;
@@ -106,15 +144,14 @@ std::vector<double> p50s(const std::vector<LatencyRun>& runs) {
     return out;
 }
 
-Claim gil_doubles_latency(const Results& r) {
-    const LatencyRatio l = latency_ratio(r, "gil");
+Claim gil_doubles_latency(const Results& r, const std::string& model) {
+    const LatencyRatio l = latency_ratio(r, model);
     const Judged j = judged(l.ratios, Holds::at_least, 1.7);
     Claim c{
         "Two clients making CPU-bound requests double each other's latency under the GIL, "
         "even on several cores (perf1).",
-        fmt::format("gil model, fib({:.0f}): median latency {} ms with 1 client, {} ms with "
-                    "2: {}",
-                    l.one.front().n, describe(spread_of(p50s(l.one)), "{:.1f}"),
+        fmt::format("{}, fib({:.0f}): median latency {} ms with 1 client, {} ms with 2: {}",
+                    model_label(model), l.one.front().n, describe(spread_of(p50s(l.one)), "{:.1f}"),
                     describe(spread_of(p50s(l.two)), "{:.1f}"), describe(j.spread, "x{:.2f}")),
         "holds if 2 clients' median latency is at least 1.7x one client's",
         j.verdict,
@@ -191,18 +228,26 @@ Claim rate_drop_claim(const Results& r, const std::string& model, Holds side, do
     note_runs(c, runs);
     const auto d = drops(runs);
     if (d.empty()) {
-        c.measured =
-            fmt::format("{}: {} requests/s; fib({:.0f}) did not overlap the measurement", model,
-                        describe(baseline_spread(runs), "{:.0f}"), runs.front().interfere_n);
+        c.measured = fmt::format("{}: {} requests/s; fib({:.0f}) did not overlap the measurement",
+                                 model_label(model), describe(baseline_spread(runs), "{:.0f}"),
+                                 runs.front().interfere_n);
         return c;
     }
     const Judged j = judged(d, side, threshold);
-    c.measured = fmt::format("{}: {} requests/s; its drop while fib({:.0f}) ran: {}", model,
-                             describe(baseline_spread(runs), "{:.0f}"), runs.front().interfere_n,
-                             describe(j.spread, "{:.1f}%"));
+    c.measured = fmt::format("{}: {} requests/s; its drop while fib({:.0f}) ran: {}",
+                             model_label(model), describe(baseline_spread(runs), "{:.0f}"),
+                             runs.front().interfere_n, describe(j.spread, "{:.1f}%"));
     c.verdict = j.verdict;
     c.figures = {{"drop while fib(N) ran", j.spread, "%"}};
     return c;
+}
+
+Claim gil_starves(const Results& r, const std::string& model) {
+    return rate_drop_claim(
+        r, model, Holds::above, 99, "gil-starves-tiny-requests",
+        "Under the GIL, one long CPU-bound request cuts the rate of tiny requests by more than "
+        "99% (perf2).",
+        "holds if the tiny-request rate drops by more than 99% while fib(N) runs");
 }
 
 // Repetition by repetition, the model's tiny-request rate over the threads model's.
@@ -478,11 +523,30 @@ Claim tens_of_thousands(const Results& r) {
 
 }  // namespace
 
+std::optional<GilFigures> gil_figures(const Results& r, const std::string& model) {
+    if (r.names_starting_with("rate-" + model).empty() ||
+        r.names_starting_with("latency-" + model).empty())
+        return std::nullopt;
+    GilFigures g;
+    const LatencyRatio l = latency_ratio(r, model);
+    g.perf1_n = l.one.front().n;
+    g.perf1_ratio = spread_of(l.ratios);
+    const auto runs = read_rate_runs(r, model);
+    g.perf2_n = runs.front().interfere_n;
+    if (const auto d = drops(runs); !d.empty()) g.perf2_drop_percent = spread_of(d);
+    std::vector<double> during;
+    for (const auto& run : runs)
+        if (run.during_rps) during.push_back(*run.during_rps);
+    if (!during.empty()) g.perf2_rate_during = spread_of(during);
+    return g;
+}
+
 std::vector<Claim> evaluate_claims(const Results& r) {
     const auto sweep = read_sweep(r);
     const auto largest = largest_per_stack(sweep);
     const auto depths = read_stack_depths(r);
     const ThreadRun default_1000 = sweep_run(r, "default", 1000);
+    const bool cpython = cpython_measured(r);
     return {
         serialisation_claim(r, "iterative", Holds::at_least, "one-client-at-a-time",
                             "A single-threaded server serves one client at a time: a second "
@@ -494,14 +558,14 @@ std::vector<Claim> evaluate_claims(const Results& r) {
                             "once.",
                             "holds if the second client was answered before 80% of the first "
                             "client's session was over"),
-        gil_doubles_latency(r),
+        judged_on_cpython(
+            gil_doubles_latency(r, "gil"),
+            cpython ? std::optional(gil_doubles_latency(r, kCpythonThreads)) : std::nullopt),
         parallel_latency(r, "threads", "threads-run-in-parallel",
                          "Native threads without a GIL run the two clients in parallel: latency "
                          "does not double."),
-        rate_drop_claim(r, "gil", Holds::above, 99, "gil-starves-tiny-requests",
-                        "Under the GIL, one long CPU-bound request cuts the rate of tiny requests "
-                        "by more than 99% (perf2).",
-                        "holds if the tiny-request rate drops by more than 99% while fib(N) runs"),
+        judged_on_cpython(gil_starves(r, "gil"),
+                          cpython ? std::optional(gil_starves(r, kCpythonThreads)) : std::nullopt),
         parallel_latency(r, "pool", "pool-uses-every-core",
                          "With a process pool, CPU-bound requests from two clients use every core "
                          "(perf1 scales)."),

@@ -37,4 +37,15 @@ struct Claim {
 // Throws ResultsError naming the file and key when a result it needs is missing.
 std::vector<Claim> evaluate_claims(const Results& results);
 
+// One GIL under perf1 and perf2, medians and ranges over the repetitions: the emulation
+// ("gil") against CPython ("python-threads"), to say how faithful the emulation is.
+struct GilFigures {
+    double perf1_n = 0, perf2_n = 0;
+    Spread perf1_ratio;                        // 2 clients' median latency over 1 client's
+    std::optional<Spread> perf2_drop_percent;  // none where fib(N) never overlapped the run
+    std::optional<Spread> perf2_rate_during;   // tiny requests/s while fib(N) ran
+};
+// nullopt where this run did not measure `model` (CPython without python3).
+std::optional<GilFigures> gil_figures(const Results& results, const std::string& model);
+
 }  // namespace tp::report

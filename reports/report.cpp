@@ -216,6 +216,69 @@ std::string socket_caches_text(const Results& r) {
         other.empty() ? "" : "; moved as well, not counted as the socket's: " + other);
 }
 
+// How far the emulation is from CPython, in percent of CPython's figure.
+std::string gap_percent(double emulated, double cpython) {
+    if (cpython == 0) return "-";
+    return fmt::format("{:+.0f}%", 100 * (emulated - cpython) / cpython);
+}
+
+// The emulated GIL against CPython's, figure by figure, from the same run.
+std::vector<Block> gil_comparison_section(const Results& r) {
+    std::vector<Block> out;
+    out.push_back(Heading{3, "The emulated GIL against CPython"});
+    const auto gil = gil_figures(r, "gil");
+    const auto cpython = gil_figures(r, "python-threads");
+    if (!gil) return out;
+    if (!cpython) {
+        out.push_back(
+            Paragraph{"CPython not measured: no python3 on the machine that ran these "
+                      "experiments (scripts/setup installs Debian's python3)."});
+        return out;
+    }
+    out.push_back(Paragraph{fmt::format(
+        "fibserver's gil model (fib({:.0f}) for perf1, fib({:.0f}) during perf2) against the "
+        "Python server's threads model under CPython (fib({:.0f}), fib({:.0f}): CPython computes "
+        "fib about 50 times slower), medians and ranges over the repetitions; the gap is the "
+        "emulation's median against CPython's.",
+        gil->perf1_n, gil->perf2_n, cpython->perf1_n, cpython->perf2_n)});
+    Table t;
+    t.header = {"figure", "emulated GIL", "CPython", "gap"};
+    t.numeric = {false, true, true, true};
+    t.rows.push_back({"perf1: 2 clients' median latency / 1 client's",
+                      describe(gil->perf1_ratio, "x{:.2f}"),
+                      describe(cpython->perf1_ratio, "x{:.2f}"),
+                      gap_percent(gil->perf1_ratio.median, cpython->perf1_ratio.median)});
+    auto optional_row = [&](const std::string& name, const std::optional<Spread>& a,
+                            const std::optional<Spread>& b, const std::string& format) {
+        t.rows.push_back({name, a ? describe(*a, format) : "not measured",
+                          b ? describe(*b, format) : "not measured",
+                          a && b ? gap_percent(a->median, b->median) : "-"});
+    };
+    optional_row("perf2: tiny-request rate's drop while fib(N) ran", gil->perf2_drop_percent,
+                 cpython->perf2_drop_percent, "{:.1f}%");
+    optional_row("perf2: tiny requests/s while fib(N) ran", gil->perf2_rate_during,
+                 cpython->perf2_rate_during, "{:.0f}");
+    out.push_back(std::move(t));
+    return out;
+}
+
+nlohmann::json gil_figures_json(const std::optional<GilFigures>& g) {
+    using nlohmann::json;
+    if (!g) return nullptr;
+    auto spread = [](const std::optional<Spread>& s) -> json {
+        if (!s) return nullptr;
+        return {{"median", s->median},
+                {"min", s->min},
+                {"max", s->max},
+                {"repetitions", s->repetitions}};
+    };
+    return {{"perf1_n", g->perf1_n},
+            {"perf2_n", g->perf2_n},
+            {"perf1_ratio", spread(g->perf1_ratio)},
+            {"perf2_drop_percent", spread(g->perf2_drop_percent)},
+            {"perf2_rate_during", spread(g->perf2_rate_during)}};
+}
+
 std::string mib(double kib_value) {
     return fmt::format("{:.1f}", kib_value / 1024);
 }
@@ -372,6 +435,7 @@ Document build_report(const Results& r, const std::vector<Claim>& claims,
     add(Paragraph{socket_caches_text(r)});
     add(Heading{3, "Every model under perf1 and perf2 (latencyprobe, rateprobe)"});
     add(models_table(r));
+    for (auto& block : gil_comparison_section(r)) add(std::move(block));
     add(Heading{3, "Where threads stop (limitprobe)"});
     add(limits_table(r));
     if (const auto live = read_live_inspections(r); !live.empty()) {
@@ -442,7 +506,10 @@ nlohmann::json report_data(const Results& r, const std::vector<Claim>& claims,
               {"cpu_model", r.text(f, "/context/topology/cpu_model")},
               {"measured_from", r.text(f, "/context/time")}}},
             {"runs", runs},
-            {"claims", out_claims}};
+            {"claims", out_claims},
+            {"comparison",
+             {{"gil", gil_figures_json(gil_figures(r, "gil"))},
+              {"cpython", gil_figures_json(gil_figures(r, "python-threads"))}}}};
 }
 
 }  // namespace tp::report

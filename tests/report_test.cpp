@@ -372,3 +372,65 @@ TEST_CASE("a range is judged against its threshold from both ends", "[report]") 
           "x2.0 (x1.0 to x3.0, 3 runs)");
     CHECK(tp::report::describe(tp::report::spread_of({2.0}), "x{:.1f}") == "x2.0");
 }
+
+namespace {
+
+// The fixture with CPython measured too: the gil model's perf1 and perf2 documents copied as
+// the Python server's threads model's, as scripts/reproduce names them with python3 present.
+Results with_cpython(const Results& fixture) {
+    std::map<std::string, nlohmann::json> documents;
+    for (const auto& name : fixture.names_starting_with(""))
+        documents[name] = fixture.document(name);
+    for (const char* name : {"latency-gil-1", "latency-gil-2", "rate-gil"}) {
+        std::string copy = name;
+        copy.replace(copy.find("gil"), 3, "python-threads");
+        documents[copy] = fixture.document(name);
+    }
+    return Results(fixture.origin(), documents, fixture.experiments());
+}
+
+}  // namespace
+
+TEST_CASE("the GIL's claims are judged on CPython where it was measured, the emulation beside",
+          "[report]") {
+    const std::string starves = "Under the GIL, one long CPU-bound request";
+    const std::string doubles = "Two clients making CPU-bound requests double";
+    const Results fixture = Results::load(kFixture);
+    SECTION("without CPython: judged on the emulation, and said so") {
+        const Claim c = claim_starting(tp::report::evaluate_claims(fixture), starves);
+        CHECK_THAT(c.measured, Catch::Contains("CPython not measured (no python3)"));
+        CHECK_FALSE(tp::report::gil_figures(fixture, "python-threads"));
+        const auto data = tp::report::report_data(fixture, tp::report::evaluate_claims(fixture),
+                                                  {"scripts/reproduce", "", ""});
+        CHECK(data["comparison"]["cpython"].is_null());
+        CHECK(data["comparison"]["gil"]["perf1_ratio"]["median"].is_number());
+    }
+    SECTION("with CPython: its verdict decides, both figures shown") {
+        Results results = with_cpython(fixture);
+        const Claim same = claim_starting(tp::report::evaluate_claims(results), starves);
+        CHECK(same.verdict == Verdict::holds);
+        CHECK_THAT(same.measured, Catch::StartsWith("CPython threads: ") &&
+                                      Catch::Contains("(judged on CPython); fibserver's "
+                                                      "emulation: gil model: "));
+        REQUIRE(same.figures.size() == 2);
+        CHECK(same.figures[0].name == "CPython: drop while fib(N) ran");
+        CHECK(same.figures[1].name == "emulated GIL: drop while fib(N) ran");
+
+        // CPython's rate barely dropping flips the verdict; the emulation's alone would not.
+        results.edit("rate-python-threads")["summary"]["drop_percent"] = 50.0;
+        CHECK(claim_starting(tp::report::evaluate_claims(results), starves).verdict ==
+              Verdict::differs);
+        const auto g = tp::report::gil_figures(results, "python-threads");
+        REQUIRE(g);
+        REQUIRE(g->perf2_drop_percent);
+        CHECK(g->perf2_drop_percent->median == 50.0);
+
+        const Claim perf1 = claim_starting(tp::report::evaluate_claims(results), doubles);
+        CHECK_THAT(perf1.measured, Catch::StartsWith("CPython threads, fib("));
+        const auto data = tp::report::report_data(results, tp::report::evaluate_claims(results),
+                                                  {"scripts/reproduce", "", ""});
+        CHECK(data["comparison"]["cpython"]["perf2_drop_percent"]["median"] == 50.0);
+        CHECK(data["comparison"]["gil"]["perf1_ratio"]["median"] ==
+              data["comparison"]["cpython"]["perf1_ratio"]["median"]);
+    }
+}

@@ -18,6 +18,7 @@
 
 #include "claims.hpp"
 #include "probe_results.hpp"
+#include "python_server.hpp"
 #include "result_files.hpp"
 #include "results.hpp"
 #include "run_program.hpp"
@@ -125,6 +126,16 @@ void run_every_probe(ReproductionRun& run) {
         run.experiment("rate-" + model, "rateprobe",
                        {"--server-model", model, "--duration", "1s", "--interfere", "30@0.3s"});
     }
+    // CPython beside the emulation, as scripts/reproduce runs it where python3 is.
+    if (tp::find_on_path("python3")) {
+        for (const std::string clients : {"1", "2"})
+            run.experiment(fmt::format("latency-python-threads-{}", clients), "latencyprobe",
+                           {"--server-model", "python:threads", "--clients", clients, "--n", "22",
+                            "--count", "3"});
+        run.experiment(
+            "rate-python-threads", "rateprobe",
+            {"--server-model", "python:threads", "--duration", "1s", "--interfere", "28@0.3s"});
+    }
 }
 
 Claim claim_starting(const std::vector<Claim>& claims, const std::string& start) {
@@ -220,4 +231,13 @@ TEST_CASE("tpreport reads fresh output of every probe and judges every claim fro
     CHECK(live[0].high_water_kib.size() >= 10);
     CHECK_THAT(md, Catch::Contains("### A live server inspected") &&
                        Catch::Contains("| fibserver-threads (fibserver) |"));
+    // The emulated GIL against CPython, both measured in this run where python3 is.
+    CHECK_THAT(md, Catch::Contains("### The emulated GIL against CPython"));
+    if (tp::find_on_path("python3")) {
+        CHECK_THAT(md, Catch::Contains("| perf1: 2 clients' median latency / 1 client's |"));
+        REQUIRE(tp::report::gil_figures(results, "python-threads"));
+    } else {
+        WARN("no python3: CPython is not measured beside the emulated GIL");
+        CHECK_THAT(md, Catch::Contains("CPython not measured: no python3"));
+    }
 }
