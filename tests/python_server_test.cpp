@@ -132,8 +132,7 @@ TEST_CASE("latencyprobe and rateprobe start the Python server with --server-mode
     CHECK(r["summary"]["baseline_rps"].get<double>() > 0);
 }
 
-TEST_CASE("--server-model python:MODEL: a model it lacks, or fibserver's flags, are usage errors",
-          "[python]") {
+TEST_CASE("a Python server model it lacks, or fibserver's flags, are usage errors", "[python]") {
     for (const std::vector<std::string>& args :
          {std::vector<std::string>{"--server-model", "python:gil"},
           {"--server-model", "python:epoll"},
