@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <cmath>
 
 #include "rateprobe.hpp"
 
@@ -40,6 +41,30 @@ TEST_CASE("a collapse during the long request and the recovery after it", "[rate
     CHECK(*r.drop_percent == Approx(99.5).epsilon(0.01));
     REQUIRE(r.recover_s);
     CHECK(*r.recover_s <= 0.2);
+}
+
+TEST_CASE("the time the long request shares the tiny requests' PU is not its effect",
+          "[rateprobe]") {
+    // Readings every 20 ms; fib(N) from 1.0 s to 1.3 s. Until it is moved to a PU of its own
+    // (1.06 s) it halves the ping-pong's rate; after, the rate is the baseline's.
+    tp::RateProbeResult r;
+    double answered = 0;
+    for (int i = 0; i <= 100; ++i) {
+        const double t = i / 50.0;
+        r.readings.push_back({t, static_cast<std::uint64_t>(answered)});
+        answered += (t >= 1.0 && t < 1.06 ? 10000.0 : 20000.0) / 50.0;
+    }
+    r.interference_start_s = 1.0;
+    r.interference_settled_s = 1.06;
+    r.interference_end_s = 1.3;
+    tp::summarize_rates(r);
+    REQUIRE(r.drop_percent);
+    CHECK(std::abs(*r.drop_percent) < 1.0);
+    // Without the settling time the same readings show the placement's dip as a drop.
+    r.interference_settled_s.reset();
+    tp::summarize_rates(r);
+    REQUIRE(r.drop_percent);
+    CHECK(*r.drop_percent > 5.0);
 }
 
 TEST_CASE("a long request that outlives the run is measured to the end", "[rateprobe]") {

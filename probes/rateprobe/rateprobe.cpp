@@ -20,9 +20,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
-constexpr auto kTick = std::chrono::milliseconds(100);
+// Fine enough that a long request of a fifth of a second spans several readings once its
+// placement has settled (the "during" rate is measured from then).
+constexpr auto kTick = std::chrono::milliseconds(20);
 // Recovered: the first tick after the interference back at this share of the baseline.
 constexpr double kRecovered = 0.9;
+constexpr double kWarmUpS = 0.1;
 
 double seconds(std::chrono::nanoseconds d) {
     return std::chrono::duration<double>(d).count();
@@ -122,8 +125,15 @@ void summarize_rates(RateProbeResult& r) {
         if (dt <= 0) return std::nullopt;
         return static_cast<double>(x[j].answered - x[i].answered) / dt;
     };
-    // The first reading covers connection set-up and warm-up; the baseline starts after it.
-    const double warm = x.size() > 2 ? x[1].t_s : x[0].t_s;
+    // The first tenth of a second covers connection set-up and warm-up (the server's thread
+    // or process for the connection, cold caches); the baseline starts at the first reading
+    // after it, or at the second reading of a shorter run.
+    double warm = x.size() > 2 ? x[1].t_s : x[0].t_s;
+    for (const auto& reading : x)
+        if (reading.t_s >= kWarmUpS && reading.t_s < x.back().t_s) {
+            warm = std::max(warm, reading.t_s);
+            break;
+        }
     const double end = x.back().t_s;
     if (!r.interference_start_s) {
         r.baseline_rps = rate(warm, end).value_or(0);
@@ -133,9 +143,14 @@ void summarize_rates(RateProbeResult& r) {
     // A long request still running when the run ends interfered until the end: its window
     // is measured all the same, only the recovery cannot be.
     const double window_end = r.interference_end_s.value_or(end);
-    // Readings strictly inside the interference where there are two; else the bracketing
-    // ones, which take in a little of the time around it.
+    // While the long request's tasks are being found and moved it shares the tiny requests' PU:
+    // that is the probe's doing, not the server's, so the window starts once they are placed
+    // (where that happened before the request ended). Readings strictly inside the window
+    // where there are two; else the bracketing ones, which take in a little of the time
+    // around it.
     double from = *r.interference_start_s, to = window_end;
+    if (r.interference_settled_s && *r.interference_settled_s < window_end)
+        from = std::max(from, *r.interference_settled_s);
     std::vector<double> inside;
     for (const auto& reading : x)
         if (reading.t_s >= from && reading.t_s <= to) inside.push_back(reading.t_s);
@@ -164,13 +179,18 @@ RateProbeResult run_rateprobe(const RateProbeConfig& config, StopSignal& stop,
     result.config = config;
     const CpuClock cpu_at_start = read_cpu_clock(ProcFs{});
     result.context = read_machine_context(ProcFs{}, ::getpid(), {8 << 20, true});
-    ServerHandle server(config.server);
-    result.server = server.identity();
     if (config.placement == Placement::one_pu) {
-        // This process and its children: the embedded server and its workers. Threads made
-        // from here on (the clients, the server's connection threads) inherit the binding.
+        // Before the embedded server starts, so that it and every process and thread it makes
+        // inherit the binding: binding its tree after it is ready raced a pre-forking server
+        // still forking its workers, and a worker that escaped ran the ping-pong across PUs
+        // at a third of the rate.
         result.pinned_pu = first_usable_pu();
         bind_process_tree(::getpid(), *result.pinned_pu);
+    }
+    ServerHandle server(config.server);
+    result.server = server.identity();
+    if (result.pinned_pu) {
+        bind_process_tree(::getpid(), *result.pinned_pu);  // an external server's: not ours
         result.server_pinned = result.server.embedded;
     }
 
@@ -204,7 +224,7 @@ RateProbeResult run_rateprobe(const RateProbeConfig& config, StopSignal& stop,
             }
         });
     }
-    std::atomic<double> interference_start{-1}, interference_end{-1};
+    std::atomic<double> interference_start{-1}, interference_settled{-1}, interference_end{-1};
     std::thread interferer;
     // Connected up front, so T is when fib(N) is asked, not when a connection is made.
     std::optional<RequestClient> big;
@@ -223,6 +243,7 @@ RateProbeResult run_rateprobe(const RateProbeConfig& config, StopSignal& stop,
                 placer = std::thread([&] {
                     try {
                         result.moved_tasks = move_computing_tasks(*result.pinned_pu);
+                        interference_settled = seconds(Clock::now() - t0);
                     } catch (const std::exception& e) {
                         record_error(fmt::format("cannot place the long request: {}", e.what()));
                     }
@@ -254,7 +275,10 @@ RateProbeResult run_rateprobe(const RateProbeConfig& config, StopSignal& stop,
         const std::uint64_t now = answered.load();
         const double t = seconds(Clock::now() - t0);
         result.readings.push_back({t, now});
+        // A reading that came late does not bring the next one right after it: readings stay
+        // at least half a tick apart, so each interval is long enough to be a rate.
         next_tick += kTick;
+        while (next_tick - Clock::now() < kTick / 2) next_tick += kTick;
         if (t >= static_cast<double>(result.per_second.size() + 1)) {
             result.per_second.push_back(now - at_last_second);
             at_last_second = now;
@@ -273,6 +297,8 @@ RateProbeResult run_rateprobe(const RateProbeConfig& config, StopSignal& stop,
     if (interferer.joinable()) interferer.join();
     result.error = first_error;
     if (interference_start.load() >= 0) result.interference_start_s = interference_start.load();
+    if (interference_settled.load() >= 0 && result.moved_tasks > 0)
+        result.interference_settled_s = interference_settled.load();
     if (interference_end.load() >= 0) result.interference_end_s = interference_end.load();
     summarize_rates(result);
     server.stop();
@@ -314,6 +340,7 @@ json to_json(const RateProbeResult& r) {
               {"drop_percent", opt(r.drop_percent)},
               {"recover_s", opt(r.recover_s)},
               {"interference_start_s", opt(r.interference_start_s)},
+              {"interference_settled_s", opt(r.interference_settled_s)},
               {"interference_end_s", opt(r.interference_end_s)},
               {"readings", readings},
               {"error", r.error.empty() ? json(nullptr) : json(r.error)},
@@ -331,10 +358,14 @@ std::string to_table(const RateProbeResult& r) {
                   *r.pinned_pu, r.moved_tasks, r.moved_tasks == 1 ? "" : "s");
     out += fmt::format("baseline   {:>10.0f} requests/s\n", r.baseline_rps);
     if (r.interference_start_s)
-        out += fmt::format("fib({}) ran from {:.2f} s to {}\n", r.config.interfere->n,
+        out += fmt::format("fib({}) ran from {:.2f} s to {}{}\n", r.config.interfere->n,
                            *r.interference_start_s,
                            r.interference_end_s ? fmt::format("{:.2f} s", *r.interference_end_s)
-                                                : std::string("the end (still running)"));
+                                                : std::string("the end (still running)"),
+                           r.interference_settled_s
+                               ? fmt::format("; on its own PU from {:.2f} s, measured from then",
+                                             *r.interference_settled_s)
+                               : std::string());
     if (r.during_rps)
         out += fmt::format("during     {:>10.0f} requests/s  ({:+.1f}%)\n", *r.during_rps,
                            r.drop_percent ? -*r.drop_percent : 0.0);

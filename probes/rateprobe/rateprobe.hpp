@@ -53,7 +53,7 @@ struct RateProbeResult {
     MachineLoad load;
     ServerIdentity server;
     std::vector<std::uint64_t> per_second;  // requests answered in each whole second
-    // Requests answered so far, read about every 100 ms with the time it was read: a reading
+    // Requests answered so far, read about every 20 ms with the time it was read: a reading
     // can come late on a busy machine, so rates divide by the time actually elapsed.
     struct Reading {
         double t_s = 0;
@@ -62,7 +62,9 @@ struct RateProbeResult {
     std::vector<Reading> readings;
     double baseline_rps = 0;
     std::optional<double> during_rps, drop_percent, recover_s;
-    std::optional<double> interference_start_s, interference_end_s;
+    // When fib(N) went out, when its tasks had been moved off the tiny requests' PU (with
+    // Placement::one_pu, where any moved), and when its answer came.
+    std::optional<double> interference_start_s, interference_settled_s, interference_end_s;
     // With Placement::one_pu: the PU the ping-pong ran on, whether the server was bound with
     // it (not one started by someone else), and how many tasks computing fib(N) were moved to
     // the other PUs while it ran (and back after), as the article's experiment needs.
