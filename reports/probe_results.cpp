@@ -158,10 +158,17 @@ LatencyRun read_latency_file(const Results& r, const std::string& name, const st
     const nlohmann::json& doc = r.document(name);
     if (doc.contains("parallelism") && !doc["parallelism"].is_null())
         run.parallel_speedup = r.number(name, "/parallelism/speedup");
+    if (doc.contains("parallelism_after") && !doc["parallelism_after"].is_null())
+        run.parallel_speedup_after = r.number(name, "/parallelism_after/speedup");
     return run;
 }
 
 }  // namespace
+
+std::optional<double> LatencyRun::parallel_speedup_around() const {
+    if (!parallel_speedup) return parallel_speedup_after;
+    return std::min(*parallel_speedup, parallel_speedup_after.value_or(*parallel_speedup));
+}
 
 std::vector<LatencyRun> read_latency_runs(const Results& r, const std::string& model, int clients) {
     std::vector<LatencyRun> runs;

@@ -79,8 +79,10 @@ struct LatencyRun {
     std::vector<std::vector<double>> latencies_ms;  // per client, in order
     std::optional<double> other_cores;  // work other than the probe's while it ran, in cores
     // With 2 clients or more: how much faster that many threads computed fib together than
-    // one alone, just before (about 2 on two cores, 1 on SMT siblings of one).
-    std::optional<double> parallel_speedup;
+    // one alone, just before and just after (about 2 on two cores, 1 on SMT siblings of one).
+    std::optional<double> parallel_speedup, parallel_speedup_after;
+    // The smaller of the two: the PUs the run could count on. None without a measurement.
+    std::optional<double> parallel_speedup_around() const;
 };
 // Every repetition of latency-MODEL-CLIENTS, in order; the first alone for the figures.
 std::vector<LatencyRun> read_latency_runs(const Results& results, const std::string& model,

@@ -212,6 +212,72 @@ TEST_CASE("a verdict is decided on the range of its repetitions", "[report]") {
     }
 }
 
+namespace {
+
+// The fixture's threads perf1 as three repetitions, each 2-client run's requests at
+// `ratio[i]` times the 1-client median, with two threads' speedup `before[i]` and `after[i]`
+// measured around it.
+Results with_threads_repetitions(const std::vector<double>& ratio,
+                                 const std::vector<double>& before,
+                                 const std::vector<double>& after) {
+    const Results fixture = Results::load(kFixture);
+    std::map<std::string, nlohmann::json> documents;
+    for (const auto& name : fixture.names_starting_with(""))
+        if (name != "latency-threads-1" && name != "latency-threads-2")
+            documents[name] = fixture.document(name);
+    const double one = tp::report::read_latency(fixture, "threads", 1).p50_ms;
+    auto speedup = [](double s) {
+        return nlohmann::json{
+            {"threads", 2}, {"one_ms", 7.0}, {"together_ms", 14.0 / s}, {"speedup", s}};
+    };
+    for (std::size_t i = 0; i < ratio.size(); ++i) {
+        const std::string rep = ".r" + std::to_string(i + 1);
+        documents["latency-threads-1" + rep] = fixture.document("latency-threads-1");
+        nlohmann::json two = fixture.document("latency-threads-2");
+        for (auto& client : two["summary"]["clients"])
+            for (auto& ms : client["latencies_ms"]) ms = one * ratio[i];
+        two["parallelism"] = speedup(before[i]);
+        two["parallelism_after"] = speedup(after[i]);
+        documents["latency-threads-2" + rep] = two;
+    }
+    return Results(kFixture, documents, fixture.experiments());
+}
+
+}  // namespace
+
+TEST_CASE("a repetition around which the PUs did not compute together is left out", "[report]") {
+    const std::string native = "Native threads without a GIL";
+    SECTION("the PUs there around every repetition: all judged, and one at x2 is no hold") {
+        const Claim c = claim_starting(tp::report::evaluate_claims(with_threads_repetitions(
+                                           {1.05, 2.0, 1.1}, {1.95, 1.98, 1.97}, {1.99, 1.9, 2.0})),
+                                       native);
+        CHECK(c.verdict == Verdict::inconclusive);
+        CHECK_THAT(c.measured, Catch::Contains("3 runs"));
+    }
+    for (const bool low_after : {false, true}) {
+        DYNAMIC_SECTION("the x2 repetition had one PU's worth " << (low_after ? "after" : "before")
+                                                                << " it: left out, holds") {
+            const std::vector<double> good{1.95, 1.98, 1.97};
+            std::vector<double> low = good;
+            low[1] = 1.1;
+            const Claim c = claim_starting(
+                tp::report::evaluate_claims(with_threads_repetitions(
+                    {1.05, 2.0, 1.1}, low_after ? good : low, low_after ? low : good)),
+                native);
+            CHECK(c.verdict == Verdict::holds);
+            CHECK_THAT(c.measured, Catch::Contains("2 runs"));
+            CHECK_THAT(c.measured, Catch::Contains("1 of 3 repetitions left out"));
+            CHECK_THAT(c.measured, Catch::Contains("x1.10"));
+        }
+    }
+    SECTION("none had the PUs: does not apply") {
+        const Claim c = claim_starting(tp::report::evaluate_claims(with_threads_repetitions(
+                                           {1.05, 2.0, 1.1}, {1.1, 1.2, 1.0}, {1.9, 1.9, 1.9})),
+                                       native);
+        CHECK(c.verdict == Verdict::does_not_apply);
+    }
+}
+
 TEST_CASE("a figure measured beside other work is flagged in the claims table", "[report]") {
     Results results = Results::load(kFixture);
     const std::string gil = "Two clients making CPU-bound";

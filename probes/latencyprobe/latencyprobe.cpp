@@ -26,6 +26,14 @@ json stats_json(const LatencyStats& s) {
             {"max_ms", round3(s.max_ms)}, {"mean_ms", round3(s.mean_ms)}};
 }
 
+json speedup_json(const std::optional<ParallelSpeedup>& p) {
+    if (!p) return nullptr;
+    return {{"threads", p->threads},
+            {"one_ms", round3(p->one_ms)},
+            {"together_ms", round3(p->together_ms)},
+            {"speedup", round3(p->speedup())}};
+}
+
 }  // namespace
 
 int LatencyProbeResult::exit_code() const {
@@ -105,6 +113,8 @@ LatencyProbeResult run_latencyprobe(const LatencyProbeConfig& config, StopSignal
         all.insert(all.end(), c.latencies_ms.begin(), c.latencies_ms.end());
     }
     result.overall = latency_stats(all);
+    if (config.clients > 1 && !result.interrupted)
+        result.parallelism_after = measure_parallel_speedup(config.clients);
     server.stop();
     result.load = load_between(cpu_at_start, read_cpu_clock(ProcFs{}));
     return result;
@@ -120,30 +130,26 @@ json to_json(const LatencyProbeResult& r) {
         j["latencies_ms"] = lat;
         clients.push_back(j);
     }
-    return {
-        {"tool", "latencyprobe"},
-        {"version", THREADPROBE_VERSION},
-        {"context", to_json(r.context)},
-        {"config",
-         {{"clients", r.config.clients},
-          {"n", r.config.n},
-          {"count", r.config.count ? json(*r.config.count) : json(nullptr)},
-          {"duration_s", r.config.duration
-                             ? json(std::chrono::duration<double>(*r.config.duration).count())
-                             : json(nullptr)},
-          {"server", r.server.description()},
-          {"server_model", r.server.embedded ? json(r.server.model) : json(nullptr)}}},
-        {"load", to_json(r.load)},
-        {"parallelism", r.parallelism ? json{{"threads", r.parallelism->threads},
-                                             {"one_ms", round3(r.parallelism->one_ms)},
-                                             {"together_ms", round3(r.parallelism->together_ms)},
-                                             {"speedup", round3(r.parallelism->speedup())}}
-                                      : json(nullptr)},
-        {"summary",
-         {{"overall", stats_json(r.overall)},
-          {"clients", clients},
-          {"elapsed_s", round3(r.elapsed_s)},
-          {"interrupted", r.interrupted}}}};
+    return {{"tool", "latencyprobe"},
+            {"version", THREADPROBE_VERSION},
+            {"context", to_json(r.context)},
+            {"config",
+             {{"clients", r.config.clients},
+              {"n", r.config.n},
+              {"count", r.config.count ? json(*r.config.count) : json(nullptr)},
+              {"duration_s", r.config.duration
+                                 ? json(std::chrono::duration<double>(*r.config.duration).count())
+                                 : json(nullptr)},
+              {"server", r.server.description()},
+              {"server_model", r.server.embedded ? json(r.server.model) : json(nullptr)}}},
+            {"load", to_json(r.load)},
+            {"parallelism", speedup_json(r.parallelism)},
+            {"parallelism_after", speedup_json(r.parallelism_after)},
+            {"summary",
+             {{"overall", stats_json(r.overall)},
+              {"clients", clients},
+              {"elapsed_s", round3(r.elapsed_s)},
+              {"interrupted", r.interrupted}}}};
 }
 
 std::string to_table(const LatencyProbeResult& r) {

@@ -43,9 +43,10 @@ struct LatencyProbeResult {
     // everything else's.
     MachineLoad load;
     // With two clients or more, how much faster that many threads computed fib together than
-    // one alone, just before the clients started: whether the machine could run them in
-    // parallel at all.
-    std::optional<ParallelSpeedup> parallelism;
+    // one alone, just before the clients started and again just after they ended: whether
+    // the machine could run them in parallel at all. A host that shares its virtual CPUs with
+    // others can take that away for seconds at a time, unseen in /proc/stat.
+    std::optional<ParallelSpeedup> parallelism, parallelism_after;
     ServerIdentity server;
     std::vector<ClientLatency> clients;
     LatencyStats overall;

@@ -140,6 +140,17 @@ std::string usable_pus_but(const std::string& list) {
     return hwloc_bitmap_iszero(rest.get()) ? std::string() : to_list(rest.get());
 }
 
+std::vector<std::string> usable_pus_each() {
+    const TopologyHandle handle = load_topology();
+    std::vector<std::string> each;
+    unsigned pu = 0;
+    hwloc_bitmap_foreach_begin(pu, hwloc_topology_get_allowed_cpuset(handle.get())) {
+        each.push_back(std::to_string(pu));
+    }
+    hwloc_bitmap_foreach_end();
+    return each;
+}
+
 Topology read_topology() {
     const TopologyHandle handle = load_topology();
     hwloc_topology_t t = handle.get();

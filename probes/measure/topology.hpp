@@ -52,6 +52,8 @@ std::size_t bind_process_tree(pid_t pid, const std::string& list);
 std::string usable_pus();
 std::string first_usable_pu();
 std::string usable_pus_but(const std::string& list);
+// Each PU this process may use, as a list of one ("0", "1", ...), in order.
+std::vector<std::string> usable_pus_each();
 
 // Reads the topology of this machine (the parts of it this process may use). Throws
 // std::runtime_error if hwloc cannot load it.
