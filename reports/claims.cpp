@@ -101,22 +101,30 @@ bool cpython_measured(const Results& r) {
 
 // A claim about the GIL is about Python: judged on CPython where this run measured it, the
 // emulation's figure beside it; on the emulation otherwise, saying so.
-Claim judged_on_cpython(Claim emulation, const std::optional<Claim>& cpython) {
+// `native` names what the other figure is: the emulated GIL, or a C++ thread's stack.
+struct NativeFigure {
+    std::string in_measured = "fibserver's emulation";  // "...; fibserver's emulation: ..."
+    std::string judged = "the emulation";               // "...: judged on the emulation"
+    std::string figure = "emulated GIL";                // "emulated GIL: <figure name>"
+};
+Claim judged_on_cpython(Claim emulation, const std::optional<Claim>& cpython,
+                        const NativeFigure& native = {}) {
     if (!cpython) {
-        emulation.measured += "; CPython not measured (no python3): judged on the emulation";
+        emulation.measured +=
+            fmt::format("; CPython not measured (no python3): judged on {}", native.judged);
         return emulation;
     }
     Claim c = emulation;
     c.verdict = cpython->verdict;
-    c.measured = fmt::format("{} (judged on CPython); fibserver's emulation: {}", cpython->measured,
-                             emulation.measured);
+    c.measured = fmt::format("{} (judged on CPython); {}: {}", cpython->measured,
+                             native.in_measured, emulation.measured);
     c.figures.clear();
     for (auto figure : cpython->figures) {
         figure.name = "CPython: " + figure.name;
         c.figures.push_back(figure);
     }
     for (auto figure : emulation.figures) {
-        figure.name = "emulated GIL: " + figure.name;
+        figure.name = native.figure + ": " + figure.name;
         c.figures.push_back(figure);
     }
     c.sources.insert(c.sources.end(), cpython->sources.begin(), cpython->sources.end());
@@ -173,48 +181,58 @@ Claim parallel_latency(const Results& r, const std::string& model, std::string i
                        std::string article) {
     const LatencyRatio l = latency_ratio(r, model);
     const double pus = processing_units(r);
-    // Judged on the repetitions the machine had its PUs for: a host sharing its virtual CPUs
-    // takes one away for seconds at a time, unseen in /proc/stat, and a repetition in such a
-    // spell measures the host, not the model. The speed of two threads of fib together is
-    // measured just before and just after each 2-client run; the smaller counts.
-    std::vector<double> speedups, ratios, left_out_speedups;
+    // Judged on the repetitions the machine had its PUs for. A host sharing its virtual CPUs
+    // takes capacity away for seconds at a time, unseen in /proc/stat: two threads then
+    // compute fib side by side at one PU's speed, or each at half speed. Just before and just
+    // after each 2-client run, two threads of fib together are timed; what they got is counted
+    // in PUs at full speed, the fastest one-thread time of this model's checks (the machine
+    // running free), and the smaller of the two checks decides.
+    double full_speed_ms = INFINITY;
+    for (const auto& run : l.two)
+        for (const auto& check : run.parallel_checks)
+            full_speed_ms = std::min(full_speed_ms, check.one_ms);
+    std::vector<double> capacities, ratios, left_out;
     for (std::size_t i = 0; i < l.ratios.size(); ++i) {
-        const auto speedup = l.two[i].parallel_speedup_around();
-        if (speedup) speedups.push_back(*speedup);
-        if (!speedup || *speedup >= kParallelSpeedup)
+        std::optional<double> capacity;
+        for (const auto& check : l.two[i].parallel_checks)
+            if (check.together_ms > 0)
+                capacity = std::min(capacity.value_or(INFINITY),
+                                    check.threads * full_speed_ms / check.together_ms);
+        if (capacity) capacities.push_back(*capacity);
+        if (!capacity || *capacity >= kParallelSpeedup)
             ratios.push_back(l.ratios[i]);
         else
-            left_out_speedups.push_back(*speedup);
+            left_out.push_back(*capacity);
     }
     const bool parallel_enough = pus >= 2 && !ratios.empty();
     const Judged j = judged(parallel_enough ? ratios : l.ratios, Holds::at_most, 1.3);
     std::string parallel;
-    if (!speedups.empty())
-        parallel = fmt::format(", which computed fib side by side at {} one's speed",
-                               describe(spread_of(speedups), "x{:.2f}"));
-    if (!left_out_speedups.empty() && parallel_enough)
+    if (!capacities.empty())
+        parallel = fmt::format(", which computed fib side by side at {} one PU's full speed",
+                               describe(spread_of(capacities), "x{:.2f}"));
+    if (!left_out.empty() && parallel_enough)
         parallel += fmt::format(
             "; {} of {} repetitions left out: around {} the PUs computed together at only {} "
             "(a host sharing them)",
-            left_out_speedups.size(), l.ratios.size(),
-            left_out_speedups.size() == 1 ? "it" : "them",
-            describe(spread_of(left_out_speedups), "x{:.2f}"));
+            left_out.size(), l.ratios.size(), left_out.size() == 1 ? "it" : "them",
+            describe(spread_of(left_out), "x{:.2f}"));
     Claim c{std::move(article),
             fmt::format("{}: median latency {} from 1 client to 2, on {:.0f} processing units{}",
                         model == "threads" ? "threads model" : model, describe(j.spread, "x{:.2f}"),
                         pus, parallel),
             fmt::format("holds if the ratio is at most 1.3; judged on the repetitions around "
-                        "which 2 or more processing units computed together at {:.1f}x one's "
-                        "speed or more (measured just before and just after each 2-client run); "
-                        "does not apply without one",
+                        "which 2 or more processing units computed together at {:.1f}x one PU's "
+                        "full speed or more (timed just before and just after each 2-client "
+                        "run); does not apply without one",
                         kParallelSpeedup),
             parallel_enough ? j.verdict : Verdict::does_not_apply,
             {},
             std::move(id),
             1.3,
             {{"latency with 2 clients / with 1", j.spread, "x"}}};
-    if (!speedups.empty())
-        c.figures.push_back({"2 threads' speed over one's (fib)", spread_of(speedups), "x"});
+    if (!capacities.empty())
+        c.figures.push_back(
+            {"2 threads' speed over one PU's at full speed (fib)", spread_of(capacities), "x"});
     note_runs(c, l.one);
     note_runs(c, l.two);
     return c;
@@ -556,12 +574,83 @@ std::optional<GilFigures> gil_figures(const Results& r, const std::string& model
     return g;
 }
 
+// The stack claims on real Python threads (probes/python/python_stacks.py).
+const NativeFigure kCppThread{"a C++ thread", "a C++ thread", "C++ thread"};
+// What a Python thread may map besides its stack and guard page: the interpreter's own
+// per-thread mappings: 16 KiB on CPython 3.11 here, the first chunk of its frame stack.
+constexpr double kPythonThreadSlackKib = 32;
+
+std::string python_depth(const PythonDepth& d, double limit) {
+    if (d.crashed())
+        return fmt::format("{:.0f} levels, then {} (the C stack's guard page)", d.depth,
+                           d.stopped_by == "signal 11" ? "SIGSEGV" : d.stopped_by);
+    return fmt::format("{:.0f} levels, then RecursionError{}", d.depth,
+                       d.depth + 100 >= limit ? fmt::format(" (the limit, raised to {:.0f})", limit)
+                                              : std::string());
+}
+
+Claim cpython_recursion_depth(const PythonStacks& p) {
+    const PythonStack& d = p.stacks.front();
+    return {
+        "Blowing the stack on purpose takes nearly 15,000 levels of recursion.",
+        fmt::format("CPython {}, a thread with the default {} stack: a function calling "
+                    "itself through a C function (sum over map), {}; calling itself "
+                    "directly, {}{}",
+                    p.version, stack_label(static_cast<std::uint64_t>(d.stack_bytes), false),
+                    python_depth(d.through_c, p.recursion_limit),
+                    python_depth(d.python, p.recursion_limit),
+                    d.python.crashed() ? std::string()
+                                       : " (since Python 3.11 a Python-to-Python call takes no "
+                                         "C stack; in the article's Python 3.3 every call did)"),
+        "holds if the depth through C functions, where each level takes C stack as every "
+        "Python call did in the article's Python, is within 20% of 15,000",
+        holds_if(std::abs(d.through_c.depth - 15000) <= 3000),
+        {"python-stacks"},
+        "recursion-depth",
+        15000,
+        {point("levels of recursion through C", d.through_c.depth, "levels")}};
+}
+
+Claim cpython_smaller_stacks(const PythonStacks& p) {
+    const PythonStack& def = p.stacks.front();
+    const PythonStack* small = nullptr;
+    for (const auto& s : p.stacks)
+        if (!s.default_stack && (!small || s.stack_bytes < small->stack_bytes)) small = &s;
+    Claim c{"A much smaller thread stack can be set (threading.stack_size()).",
+            "",
+            fmt::format("holds if a Python thread after threading.stack_size(S) adds at most S "
+                        "plus a 4 KiB guard page and {:.0f} KiB for the interpreter's own "
+                        "per-thread mappings",
+                        kPythonThreadSlackKib),
+            Verdict::does_not_apply,
+            {"python-stacks"},
+            "smaller-stacks"};
+    if (!small || !small->thread_vsz_kib) {
+        c.measured = fmt::format("CPython {}: no thread's virtual memory was measured", p.version);
+        return c;
+    }
+    const double allowed = small->stack_bytes / 1024 + 4 + kPythonThreadSlackKib;
+    c.measured = fmt::format(
+        "CPython {}: after threading.stack_size({}) a thread adds {:.0f} KiB of virtual memory "
+        "({:.0f} KiB at the default {}); recursing through C functions it went {} ({:.0f} at the "
+        "default)",
+        p.version, stack_label(static_cast<std::uint64_t>(small->stack_bytes), false),
+        *small->thread_vsz_kib, def.thread_vsz_kib.value_or(0),
+        stack_label(static_cast<std::uint64_t>(def.stack_bytes), false),
+        python_depth(small->through_c, p.recursion_limit), def.through_c.depth);
+    c.verdict = holds_if(*small->thread_vsz_kib <= allowed);
+    c.threshold = allowed;
+    c.figures = {point("virtual memory one Python thread adds", *small->thread_vsz_kib, "KiB")};
+    return c;
+}
+
 std::vector<Claim> evaluate_claims(const Results& r) {
     const auto sweep = read_sweep(r);
     const auto largest = largest_per_stack(sweep);
     const auto depths = read_stack_depths(r);
     const ThreadRun default_1000 = sweep_run(r, "default", 1000);
     const bool cpython = cpython_measured(r);
+    const auto python_stacks = read_python_stacks(r);
     return {
         serialisation_claim(r, "iterative", Holds::at_least, "one-client-at-a-time",
                             "A single-threaded server serves one client at a time: a second "
@@ -599,9 +688,15 @@ std::vector<Claim> evaluate_claims(const Results& r) {
         thousand_threads_look_like_8gb(default_1000),
         memory_arrives_in_pages(read_paging(r), default_1000),
         no_swap_reserved(r, default_1000),
-        recursion_depth(depths),
+        judged_on_cpython(
+            recursion_depth(depths),
+            python_stacks ? std::optional(cpython_recursion_depth(*python_stacks)) : std::nullopt,
+            kCppThread),
         recursion_eats_stack(depths),
-        smaller_stacks(largest.front(), depths),
+        judged_on_cpython(
+            smaller_stacks(largest.front(), depths),
+            python_stacks ? std::optional(cpython_smaller_stacks(*python_stacks)) : std::nullopt,
+            kCppThread),
         threads_are_capped(r),
         tens_of_thousands(r),
     };

@@ -158,17 +158,15 @@ LatencyRun read_latency_file(const Results& r, const std::string& name, const st
     const nlohmann::json& doc = r.document(name);
     if (doc.contains("parallelism") && !doc["parallelism"].is_null())
         run.parallel_speedup = r.number(name, "/parallelism/speedup");
-    if (doc.contains("parallelism_after") && !doc["parallelism_after"].is_null())
-        run.parallel_speedup_after = r.number(name, "/parallelism_after/speedup");
+    for (const char* key : {"/parallelism", "/parallelism_after"})
+        if (doc.contains(key + 1) && !doc[key + 1].is_null())
+            run.parallel_checks.push_back({r.number(name, std::string(key) + "/threads"),
+                                           r.number(name, std::string(key) + "/one_ms"),
+                                           r.number(name, std::string(key) + "/together_ms")});
     return run;
 }
 
 }  // namespace
-
-std::optional<double> LatencyRun::parallel_speedup_around() const {
-    if (!parallel_speedup) return parallel_speedup_after;
-    return std::min(*parallel_speedup, parallel_speedup_after.value_or(*parallel_speedup));
-}
 
 std::vector<LatencyRun> read_latency_runs(const Results& r, const std::string& model, int clients) {
     std::vector<LatencyRun> runs;
@@ -253,6 +251,31 @@ std::vector<StackDepth> read_stack_depths(const Results& r) {
     if (depths.empty())
         throw ResultsError(fmt::format("{}/stackprobe.json: /results is empty", r.origin()));
     return depths;
+}
+
+std::optional<PythonStacks> read_python_stacks(const Results& r) {
+    constexpr const char* kName = "python-stacks";
+    if (!r.has(kName)) return std::nullopt;
+    PythonStacks p;
+    p.version = r.text(kName, "/python/version");
+    p.recursion_limit = r.number(kName, "/recursion_limit");
+    const auto& rows = r.at(kName, "/stacks");
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const std::string at = fmt::format("/stacks/{}", i);
+        PythonStack s;
+        s.stack_bytes = r.number(kName, at + "/stack_bytes");
+        s.default_stack = r.flag(kName, at + "/default");
+        s.thread_vsz_kib = r.number_or_null(kName, at + "/thread_vsz_kib");
+        for (auto [kind, depth] : {std::pair{"python", &s.python}, {"through_c", &s.through_c}}) {
+            depth->depth = r.number(kName, fmt::format("{}/{}/depth", at, kind));
+            depth->stopped_by = r.text(kName, fmt::format("{}/{}/stopped_by", at, kind));
+        }
+        p.stacks.push_back(s);
+    }
+    if (p.stacks.empty() || !p.stacks.front().default_stack)
+        throw ResultsError(fmt::format("{}/{}.json: /stacks must start with the default stack",
+                                       r.origin(), kName));
+    return p;
 }
 
 Paging read_paging(const Results& r) {

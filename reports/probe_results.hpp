@@ -79,10 +79,13 @@ struct LatencyRun {
     std::vector<std::vector<double>> latencies_ms;  // per client, in order
     std::optional<double> other_cores;  // work other than the probe's while it ran, in cores
     // With 2 clients or more: how much faster that many threads computed fib together than
-    // one alone, just before and just after (about 2 on two cores, 1 on SMT siblings of one).
-    std::optional<double> parallel_speedup, parallel_speedup_after;
-    // The smaller of the two: the PUs the run could count on. None without a measurement.
-    std::optional<double> parallel_speedup_around() const;
+    // one alone, just before (about 2 on two cores, 1 on SMT siblings of one).
+    std::optional<double> parallel_speedup;
+    // That check's times, just before and (where measured) just after the clients ran.
+    struct ParallelCheck {
+        double threads = 0, one_ms = 0, together_ms = 0;
+    };
+    std::vector<ParallelCheck> parallel_checks;
 };
 // Every repetition of latency-MODEL-CLIENTS, in order; the first alone for the figures.
 std::vector<LatencyRun> read_latency_runs(const Results& results, const std::string& model,
@@ -127,6 +130,28 @@ struct StackDepth {
     std::string ended_by;
 };
 std::vector<StackDepth> read_stack_depths(const Results& results);
+
+// probes/python/python_stacks.py under this run's python3: per thread stack size (the default
+// first), what one more Python thread reserves and how deep a Python function recursed in it,
+// calling itself directly and through a C function.
+struct PythonDepth {
+    double depth = 0;
+    std::string stopped_by;  // "RecursionError", "signal 11"
+    bool crashed() const { return stopped_by.rfind("signal", 0) == 0; }
+};
+struct PythonStack {
+    double stack_bytes = 0;
+    bool default_stack = false;
+    std::optional<double> thread_vsz_kib;
+    PythonDepth python, through_c;
+};
+struct PythonStacks {
+    std::string version;  // "3.11.7"
+    double recursion_limit = 0;
+    std::vector<PythonStack> stacks;  // the default first
+};
+// nullopt where this run has no python-stacks.json (no python3).
+std::optional<PythonStacks> read_python_stacks(const Results& results);
 
 // stackprobe's paging curve: the thread stack's resident pages, counted with mincore(),
 // against recursion depth.

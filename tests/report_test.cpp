@@ -101,6 +101,7 @@ TEST_CASE("a verdict follows its figure", "[report]") {
         CHECK(c.verdict == Verdict::does_not_apply);
         CHECK_THAT(c.measured, Catch::Contains("side by side at x1.09"));
         // Two that do: judged on the latencies again (the fixture's threads differ).
+        results.edit("latency-threads-2")["parallelism"]["together_ms"] = 12.3;
         results.edit("latency-threads-2")["parallelism"]["speedup"] = 1.95;
         CHECK(claim_starting(tp::report::evaluate_claims(results), native).verdict ==
               Verdict::differs);
@@ -269,6 +270,20 @@ TEST_CASE("a repetition around which the PUs did not compute together is left ou
             CHECK_THAT(c.measured, Catch::Contains("1 of 3 repetitions left out"));
             CHECK_THAT(c.measured, Catch::Contains("x1.10"));
         }
+    }
+    SECTION(
+        "the machine at half speed around one: two threads at x2 of a slow one are not two "
+        "PUs") {
+        Results results =
+            with_threads_repetitions({1.05, 2.0, 1.1}, {1.95, 1.98, 1.97}, {1.99, 1.9, 2.0});
+        // Repetition 2's check after: one thread 14 ms, two together 14 ms: x2 of itself, but
+        // each at half the speed the other checks found.
+        results.edit("latency-threads-2.r2")["parallelism_after"] = {
+            {"threads", 2}, {"one_ms", 14.0}, {"together_ms", 14.0}, {"speedup", 2.0}};
+        const Claim c = claim_starting(tp::report::evaluate_claims(results), native);
+        CHECK(c.verdict == Verdict::holds);
+        CHECK_THAT(c.measured, Catch::Contains("1 of 3 repetitions left out") &&
+                                   Catch::Contains("at only x1.00"));
     }
     SECTION("none had the PUs: does not apply") {
         const Claim c = claim_starting(tp::report::evaluate_claims(with_threads_repetitions(
@@ -498,5 +513,66 @@ TEST_CASE("the GIL's claims are judged on CPython where it was measured, the emu
         CHECK(data["comparison"]["cpython"]["perf2_drop_percent"]["median"] == 50.0);
         CHECK(data["comparison"]["gil"]["perf1_ratio"]["median"] ==
               data["comparison"]["cpython"]["perf1_ratio"]["median"]);
+    }
+}
+
+namespace {
+
+// The fixture with python_stacks.py's results: the default 8 MiB stack and 256 KiB, a Python
+// thread's virtual memory `small_vsz_kib` at 256 KiB, recursion through C `c_depth` levels
+// at the default stack.
+Results with_python_stacks(double small_vsz_kib, double c_depth) {
+    const Results fixture = Results::load(kFixture);
+    std::map<std::string, nlohmann::json> documents;
+    for (const auto& name : fixture.names_starting_with(""))
+        documents[name] = fixture.document(name);
+    auto depth = [](double d, const char* by) {
+        return nlohmann::json{{"depth", d}, {"stopped_by", by}, {"seconds", 0.1}};
+    };
+    documents["python-stacks"] = {
+        {"tool", "python_stacks"},
+        {"python", {{"implementation", "CPython"}, {"version", "3.11.7"}, {"executable", "p"}}},
+        {"recursion_limit", 200000},
+        {"stacks",
+         {{{"stack_bytes", 8 << 20},
+           {"default", true},
+           {"thread_vsz_kib", 8212},
+           {"python", depth(200000, "RecursionError")},
+           {"through_c", depth(c_depth, "signal 11")}},
+          {{"stack_bytes", 256 << 10},
+           {"default", false},
+           {"thread_vsz_kib", small_vsz_kib},
+           {"python", depth(200000, "RecursionError")},
+           {"through_c", depth(c_depth / 32, "signal 11")}}}}};
+    return Results(fixture.origin(), documents, fixture.experiments());
+}
+
+}  // namespace
+
+TEST_CASE("the stack claims are judged on Python threads where python_stacks.py ran", "[report]") {
+    const std::string levels = "Blowing the stack on purpose";
+    const std::string smaller = "A much smaller thread stack can be set";
+    SECTION("without it: a C++ thread's, and said so") {
+        const auto claims = tp::report::evaluate_claims(Results::load(kFixture));
+        CHECK_THAT(claim_starting(claims, smaller).measured,
+                   Catch::Contains("CPython not measured (no python3): judged on a C++ thread"));
+    }
+    SECTION("a 256 KiB Python thread that reserves 276 KiB, 14,000 levels through C: both hold") {
+        const auto claims = tp::report::evaluate_claims(with_python_stacks(276, 14000));
+        const Claim depth = claim_starting(claims, levels);
+        CHECK(depth.verdict == Verdict::holds);
+        CHECK_THAT(depth.measured,
+                   Catch::StartsWith("CPython 3.11.7") && Catch::Contains("14000 levels") &&
+                       Catch::Contains("no C stack") && Catch::Contains("a C++ thread: "));
+        const Claim small = claim_starting(claims, smaller);
+        CHECK(small.verdict == Verdict::holds);
+        CHECK_THAT(small.measured,
+                   Catch::Contains("threading.stack_size(256 KiB)") && Catch::Contains("276 KiB"));
+        CHECK(std::count(small.sources.begin(), small.sources.end(), "python-stacks") == 1);
+    }
+    SECTION("one that reserves the default's 8 MiB whatever was asked: differs") {
+        const auto claims = tp::report::evaluate_claims(with_python_stacks(8212, 40000));
+        CHECK(claim_starting(claims, smaller).verdict == Verdict::differs);
+        CHECK(claim_starting(claims, levels).verdict == Verdict::differs);
     }
 }
