@@ -82,6 +82,14 @@ TEST_CASE("a cost is the slope between two snapshots, per thread added", "[forec
     CHECK(c.kernel_stack_kib == 0);  // never negative
     CHECK(c.tasks == 2);             // whole tasks
     CHECK_THAT(c.guard_layout(), Catch::Contains("PROT_NONE"));
+    // Counted on the process and its server where both are known: a busy machine whose other
+    // processes made 25 threads meanwhile does not make each thread cost more tasks.
+    before.own_tasks = 12;
+    after.own_tasks = 32;  // ten threads, ten server threads
+    after.machine_tasks = 145;
+    CHECK(tp::cost_between(before, after).tasks == 2);
+    after.own_tasks = 22;  // ten threads, no server
+    CHECK(tp::cost_between(before, after).tasks == 1);
     after.process->threads = 1;
     CHECK(tp::cost_between(before, after).threads == 0);  // nothing added, nothing measured
 }

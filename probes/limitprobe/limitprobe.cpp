@@ -43,7 +43,11 @@ LimitProbeRow attempt(const LimitProbeConfig& config, std::optional<std::uint64_
     LimitProbeRow row;
     row.default_stack = !stack;
     row.stack_bytes = stack.value_or(default_thread_stack());
-    const CostSnapshot before = take_cost_snapshot(fs, self);
+    // Every task the search adds is this process's or its server's thread.
+    std::vector<pid_t> task_owners{self};
+    if (server_pid) task_owners.push_back(*server_pid);
+    if (server && !server_pid) task_owners.clear();
+    const CostSnapshot before = take_cost_snapshot(fs, self, task_owners);
     if (before.process) row.threads_at_start = before.process->threads;
 
     ConnectionThreadConfig thread_config;
@@ -69,7 +73,7 @@ LimitProbeRow attempt(const LimitProbeConfig& config, std::optional<std::uint64_
     row.error = result.error;
     row.elapsed_s = result.spawn_s;
     row.threads_reached = ramp.threads().connected();
-    const CostSnapshot after = take_cost_snapshot(fs, self);
+    const CostSnapshot after = take_cost_snapshot(fs, self, task_owners);
     // What one more thread added, on average; not measured where a reading is missing or no
     // thread was added, so that nothing stands in for a figure that was not measured.
     ThreadCostSample cost = cost_between(before, after);
@@ -134,10 +138,13 @@ LimitProbeRow attempt_in_child(const LimitProbeConfig& config, std::optional<std
 
 // The forecast for one stack size; limitprobe's own RLIMIT_NOFILE less the descriptors it keeps.
 StackForecast forecast_one(const LimitProbeConfig& config, std::optional<std::uint64_t> stack,
-                           const std::optional<Endpoint>& server, pid_t pid) {
+                           const EmbeddedServer* server, pid_t pid) {
     ForecastRequest request;
     request.stack = stack;
-    request.server = server;
+    if (server) {
+        request.server = server->endpoint();
+        request.server_pid = server->pid();
+    }
     request.sample_threads = config.sample_threads;
     if (pid == ::getpid() && config.connections) request.descriptors_kept = kDescriptorReserve;
     return forecast_process(ProcFs{}, pid, request);
@@ -290,8 +297,7 @@ LimitProbeResult run_limitprobe(const LimitProbeConfig& config, StopSignal& stop
         progress(fmt::format("stack {}: forecast from a sample of {} threads",
                              stack ? format_size(*stack) : "default", config.sample_threads));
         result.forecast.push_back(
-            forecast_one(config, stack, server ? std::optional(server->endpoint()) : std::nullopt,
-                         result.forecast_pid));
+            forecast_one(config, stack, server ? &*server : nullptr, result.forecast_pid));
     }
     for (const auto& stack : config.stacks) {
         if (config.forecast_only || stop.requested() || server_gone()) break;

@@ -43,8 +43,20 @@ double cost_for(const std::string& limit, const ThreadCostSample& c) {
 
 }  // namespace
 
-CostSnapshot take_cost_snapshot(const ProcFs& fs, pid_t pid) {
-    return {fs.process(pid), fs.mappings(pid), fs.system(), fs.open_fds(pid), fs.tasks()};
+CostSnapshot take_cost_snapshot(const ProcFs& fs, pid_t pid,
+                                const std::vector<pid_t>& task_owners) {
+    CostSnapshot s{fs.process(pid),  fs.mappings(pid), fs.system(),
+                   fs.open_fds(pid), fs.tasks(),       {}};
+    if (!task_owners.empty()) {
+        std::uint64_t tasks = 0;
+        for (const pid_t owner : task_owners) {
+            const auto p = owner == pid ? s.process : fs.process(owner);
+            if (!p) return s;  // gone: not known after all
+            tasks += p->threads;
+        }
+        s.own_tasks = tasks;
+    }
+    return s;
 }
 
 ThreadCostSample cost_between(const CostSnapshot& before, const CostSnapshot& after) {
@@ -67,9 +79,12 @@ ThreadCostSample cost_between(const CostSnapshot& before, const CostSnapshot& af
         c.kernel_stack_kib = d(before.system->kernel_stack_kib, after.system->kernel_stack_kib);
     if (before.descriptors && after.descriptors)
         c.descriptors = d(*before.descriptors, *after.descriptors);
-    // A task is a whole thing: other processes starting or ending meanwhile move the machine's
-    // count by a few, which rounding takes out. At least the thread itself.
-    if (before.machine_tasks && after.machine_tasks)
+    // A task is a whole thing. Counted on the processes that make them where those are known;
+    // else on the machine, where other processes starting or ending threads meanwhile move the
+    // count (a busy machine's tests made it 2 a thread where it was 1). At least the thread.
+    if (before.own_tasks && after.own_tasks)
+        c.tasks = std::max(1.0, std::round(d(*before.own_tasks, *after.own_tasks)));
+    else if (before.machine_tasks && after.machine_tasks)
         c.tasks = std::max(1.0, std::round(d(*before.machine_tasks, *after.machine_tasks)));
     return c;
 }
@@ -111,7 +126,8 @@ void from_json(const json& j, ThreadCostSample& c) {
 }
 
 ThreadCostSample sample_thread_cost(std::optional<std::uint64_t> stack,
-                                    const std::optional<Endpoint>& server, std::uint64_t threads) {
+                                    const std::optional<Endpoint>& server,
+                                    std::optional<pid_t> server_pid, std::uint64_t threads) {
     ChildRunOptions options;
     options.crash_quietly = false;
     options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(kSampleSettle * 2);
@@ -130,14 +146,17 @@ ThreadCostSample sample_thread_cost(std::optional<std::uint64_t> stack,
             for (std::uint64_t i = 0; i < warm; ++i)
                 if (sample.spawn_one() != 0) break;
             sample.wait_settled(kSampleSettle);
-            const CostSnapshot before = take_cost_snapshot(fs, self);
+            std::vector<pid_t> owners{self};
+            if (server_pid) owners.push_back(*server_pid);
+            if (server && !server_pid) owners.clear();  // its threads: only the machine sees them
+            const CostSnapshot before = take_cost_snapshot(fs, self, owners);
             for (std::uint64_t i = warm; i < threads; ++i)
                 if (sample.spawn_one() != 0) break;
             sample.wait_settled(kSampleSettle);
             if (sample.failed() > 0)
                 channel.fail(fmt::format("{} of the sample's {} threads could not connect",
                                          sample.failed(), sample.spawned()));
-            ThreadCostSample c = cost_between(before, take_cost_snapshot(fs, self));
+            ThreadCostSample c = cost_between(before, take_cost_snapshot(fs, self, owners));
             c.stack_bytes = stack.value_or(default_thread_stack());
             c.default_stack = !stack;
             c.holds_connection = server.has_value();
@@ -217,7 +236,8 @@ StackForecast forecast_process(const ProcFs& fs, pid_t pid, const ForecastReques
     cost.stack_bytes = nominal.stack_bytes - kThreadGuardBytes;
     cost.default_stack = !request.stack;
     cost.holds_connection = request.server.has_value();
-    if (sample > 0) cost = sample_thread_cost(request.stack, request.server, sample);
+    if (sample > 0)
+        cost = sample_thread_cost(request.stack, request.server, request.server_pid, sample);
     std::vector<LimitReading> readings = read_limits(fs, pid, nominal);
     if (request.descriptors_kept > 0)
         for (auto& r : readings)

@@ -31,8 +31,16 @@ struct CostSnapshot {
     std::optional<SystemMemory> system;
     std::optional<std::uint64_t> descriptors;
     std::optional<std::uint64_t> machine_tasks;  // /proc/loadavg: a server's threads count too
+    // The threads of the processes that make every task a thread adds (the process and its
+    // server), where those are known: exact, where the machine's count also moves with every
+    // other process that starts or ends a thread meanwhile.
+    std::optional<std::uint64_t> own_tasks;
 };
-CostSnapshot take_cost_snapshot(const ProcFs& fs, pid_t pid);
+// `task_owners`: the processes whose threads are all the tasks a new thread adds (`pid`, and
+// the server each thread connects to); empty where that is not known (a server started by
+// someone else), and the machine's count is used instead.
+CostSnapshot take_cost_snapshot(const ProcFs& fs, pid_t pid,
+                                const std::vector<pid_t>& task_owners = {});
 
 // What one more thread cost, measured as the difference between two snapshots divided by the
 // threads added. Kernel stack is system-wide (/proc/meminfo KernelStack), so it also moves
@@ -61,10 +69,12 @@ nlohmann::json to_json(const ThreadCostSample& c);
 void from_json(const nlohmann::json& j, ThreadCostSample& c);
 
 // Creates `threads` parked threads at `stack` (nullopt: the default) in a forked child, each
-// holding a connection to `server` where one is given, and measures what they cost. The child
-// takes them all with it when it exits. Throws std::runtime_error if the child cannot measure.
+// holding a connection to `server` where one is given (its process `server_pid`, where known),
+// and measures what they cost. The child takes them all with it when it exits. Throws
+// std::runtime_error if the child cannot measure.
 ThreadCostSample sample_thread_cost(std::optional<std::uint64_t> stack,
-                                    const std::optional<Endpoint>& server, std::uint64_t threads);
+                                    const std::optional<Endpoint>& server,
+                                    std::optional<pid_t> server_pid, std::uint64_t threads);
 
 // One stack size's forecast for one process.
 struct StackForecast {
@@ -91,6 +101,7 @@ StackForecast forecast_threads(std::vector<LimitReading> readings, const ThreadC
 struct ForecastRequest {
     std::optional<std::uint64_t> stack;  // nullopt: the system's default
     std::optional<Endpoint> server;
+    std::optional<pid_t> server_pid;  // the server's, where known: its threads are counted exactly
     std::uint64_t sample_threads = 64;
     std::uint64_t descriptors_kept = 0;
 };
