@@ -215,6 +215,10 @@ def main(argv):
     compute = fib
     if args.model in ("pool", "threshold"):
         pool = concurrent.futures.ProcessPoolExecutor(args.workers, initializer=worker_signals)
+        # Its processes and threads start now, before any connection, as fibserver's pool
+        # does: the executor starts them at its first job, which would otherwise charge a
+        # client's request (and what its connection costs) with the pool's start.
+        pool.submit(fib, 1).result()
         if args.model == "pool":
             compute = lambda n: pool.submit(fib, n).result()
         else:
