@@ -54,9 +54,9 @@ def stack_bytes(text):
 
 def parse_arguments(argv):
     p = OneLineParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--stack", type=stack_bytes, action="append",
+    p.add_argument("--stack", type=stack_bytes, action="append", metavar="SIZE",
                    help="a thread stack size besides the default (repeatable; 256k if none)")
-    p.add_argument("--limit", type=int, default=DEFAULT_LIMIT,
+    p.add_argument("--limit", type=int, default=DEFAULT_LIMIT, metavar="N",
                    help=f"sys.setrecursionlimit for the measurement (default {DEFAULT_LIMIT})")
     p.add_argument("--json", metavar="FILE", help="write the results there")
     p.add_argument("--child", choices=("vsz", "python", "through_c"), help=argparse.SUPPRESS)
