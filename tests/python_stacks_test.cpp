@@ -31,21 +31,26 @@ tp::test::ProgramRun run_script(const std::string& python, const std::vector<std
 double default_stack_bytes() {
     rlimit limit{};
     ::getrlimit(RLIMIT_STACK, &limit);
-    return limit.rlim_cur == RLIM_INFINITY ? 2.0 * 1024 * 1024 : static_cast<double>(limit.rlim_cur);
+    return limit.rlim_cur == RLIM_INFINITY ? 2.0 * 1024 * 1024
+                                           : static_cast<double>(limit.rlim_cur);
 }
 
 // What CPython maps for a thread beside its stack and guard page (the claim's allowance).
 constexpr double kInterpreterKib = 32;
 
+// The python3 on PATH, or empty after a WARN saying the case is skipped.
+std::string python3_or_skip() {
+    const std::string python = tp::find_on_path("python3").value_or("");
+    if (python.empty()) WARN("skipped: no python3 on PATH, Python threads cannot be measured");
+    return python;
+}
+
 }  // namespace
 
 TEST_CASE("Python threads: threading.stack_size() reserves less, and C recursion goes less deep",
           "[python]") {
-    const std::string python = tp::find_on_path("python3").value_or("");
-    if (python.empty()) {
-        WARN("skipped: no python3 on PATH, Python threads cannot be measured");
-        return;
-    }
+    const std::string python = python3_or_skip();
+    if (python.empty()) return;
     const tp::test::TempTree dir;
     const std::string file = (dir.root() / "python-stacks.json").string();
     constexpr int kLimit = 20000;
@@ -100,13 +105,10 @@ TEST_CASE("Python threads: threading.stack_size() reserves less, and C recursion
     CHECK(tp::test::children_of(::getpid()).empty());
 }
 
-TEST_CASE("python_stacks.py bad input: exit 2 naming the flag; an unwritable --json exits 1",
+TEST_CASE("python_stacks.py bad input: exit 2 naming the flag, and an unwritable --json exits 1",
           "[python]") {
-    const std::string python = tp::find_on_path("python3").value_or("");
-    if (python.empty()) {
-        WARN("skipped: no python3 on PATH");
-        return;
-    }
+    const std::string python = python3_or_skip();
+    if (python.empty()) return;
     for (const auto& [args, says] : std::vector<std::pair<std::vector<std::string>, std::string>>{
              {{"--stack", "lots"}, "--stack"},
              {{"--stack", "16k"}, "--stack"},

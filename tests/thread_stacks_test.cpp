@@ -33,8 +33,9 @@ const tp::ThreadStack& thread(const tp::StackInspection& s, pid_t tid) {
 
 }  // namespace
 
-TEST_CASE("merged stacks with in-mapping guards are split per thread; a running thread is said so",
-          "[thread_stacks]") {
+TEST_CASE(
+    "merged stacks with in-mapping guards are split per thread, and a running thread is said so",
+    "[thread_stacks]") {
     if (::sysconf(_SC_PAGESIZE) != static_cast<long>(kPage)) {
         WARN("skipped: the fixture is laid out in 4 KiB pages");
         return;
