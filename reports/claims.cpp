@@ -99,8 +99,9 @@ bool cpython_measured(const Results& r) {
            !r.names_starting_with(std::string("latency-") + kCpythonThreads).empty();
 }
 
-// A claim about the GIL is about Python: judged on CPython where this run measured it, the
-// emulation's figure beside it; on the emulation otherwise, saying so.
+// A claim about the GIL or Python's thread stacks is about Python: judged on CPython where this
+// run measured it, the native figure (the emulated GIL, a C++ thread) beside it; on the native
+// one otherwise, saying so.
 // `native` names what the other figure is: the emulated GIL, or a C++ thread's stack.
 struct NativeFigure {
     std::string in_measured = "fibserver's emulation";  // "...; fibserver's emulation: ..."

@@ -44,10 +44,8 @@ LimitProbeRow attempt(const LimitProbeConfig& config, std::optional<std::uint64_
     row.default_stack = !stack;
     row.stack_bytes = stack.value_or(default_thread_stack());
     // Every task the search adds is this process's or its server's thread.
-    std::vector<pid_t> task_owners{self};
-    if (server_pid) task_owners.push_back(*server_pid);
-    if (server && !server_pid) task_owners.clear();
-    const CostSnapshot before = take_cost_snapshot(fs, self, task_owners);
+    const auto owners = task_owners(self, server.has_value(), server_pid);
+    const CostSnapshot before = take_cost_snapshot(fs, self, owners);
     if (before.process) row.threads_at_start = before.process->threads;
 
     ConnectionThreadConfig thread_config;
@@ -73,7 +71,7 @@ LimitProbeRow attempt(const LimitProbeConfig& config, std::optional<std::uint64_
     row.error = result.error;
     row.elapsed_s = result.spawn_s;
     row.threads_reached = ramp.threads().connected();
-    const CostSnapshot after = take_cost_snapshot(fs, self, task_owners);
+    const CostSnapshot after = take_cost_snapshot(fs, self, owners);
     // What one more thread added, on average; not measured where a reading is missing or no
     // thread was added, so that nothing stands in for a figure that was not measured.
     ThreadCostSample cost = cost_between(before, after);

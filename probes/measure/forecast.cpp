@@ -59,6 +59,13 @@ CostSnapshot take_cost_snapshot(const ProcFs& fs, pid_t pid,
     return s;
 }
 
+std::vector<pid_t> task_owners(pid_t pid, bool has_server, std::optional<pid_t> server_pid) {
+    if (has_server && !server_pid) return {};  // its threads: only the machine's count sees them
+    std::vector<pid_t> owners{pid};
+    if (server_pid) owners.push_back(*server_pid);
+    return owners;
+}
+
 ThreadCostSample cost_between(const CostSnapshot& before, const CostSnapshot& after) {
     ThreadCostSample c;
     if (!before.process || !after.process || after.process->threads <= before.process->threads)
@@ -146,9 +153,7 @@ ThreadCostSample sample_thread_cost(std::optional<std::uint64_t> stack,
             for (std::uint64_t i = 0; i < warm; ++i)
                 if (sample.spawn_one() != 0) break;
             sample.wait_settled(kSampleSettle);
-            std::vector<pid_t> owners{self};
-            if (server_pid) owners.push_back(*server_pid);
-            if (server && !server_pid) owners.clear();  // its threads: only the machine sees them
+            const auto owners = task_owners(self, server.has_value(), server_pid);
             const CostSnapshot before = take_cost_snapshot(fs, self, owners);
             for (std::uint64_t i = warm; i < threads; ++i)
                 if (sample.spawn_one() != 0) break;

@@ -41,6 +41,9 @@ struct CostSnapshot {
 // someone else), and the machine's count is used instead.
 CostSnapshot take_cost_snapshot(const ProcFs& fs, pid_t pid,
                                 const std::vector<pid_t>& task_owners = {});
+// Those processes for threads of `pid` connecting to a server (or none): `pid` and the server's
+// process; empty where there is a server whose process is not known.
+std::vector<pid_t> task_owners(pid_t pid, bool has_server, std::optional<pid_t> server_pid);
 
 // What one more thread cost, measured as the difference between two snapshots divided by the
 // threads added. Kernel stack is system-wide (/proc/meminfo KernelStack), so it also moves
