@@ -31,6 +31,7 @@ struct Options {
     std::string bind = "127.0.0.1";
     tp::Count max_n{47};
     tp::Count max_line{128};
+    tp::Count max_spam{tp::ProtocolLimits::kDefaultMaxSpam};
     tp::Duration raw_grace{std::chrono::milliseconds(50)};
     tp::Count backlog{4096};
     tp::Count workers{0};
@@ -68,6 +69,11 @@ po::options_description describe_options(Options& o) {
         ("max-line", po::value(&o.max_line)->default_value(o.max_line, std::to_string(o.max_line.value)),
             ("longest request line in bytes (2 to " + std::to_string(tp::kLineCapacity) +
              "); a longer one gets an error line and the connection is closed").c_str())
+        ("max-spam", po::value(&o.max_spam)->default_value(o.max_spam, std::to_string(o.max_spam.value)),
+            "largest N of the request 'spam N', the article's uninterruptible instruction "
+            "('spam' in range(N)): one operation that checks nothing until it ends, so that under "
+            "the gil model no other thread runs meanwhile. The default is about 5 s on a 2-core "
+            "x86_64 VM; 0 refuses every spam request but 'spam 0'")
         ("raw-grace", po::value(&o.raw_grace)->default_value(o.raw_grace, tp::describe(o.raw_grace)),
             "how long bytes without a newline wait for one before they count as a request "
             "(the article's clients send b'30' and wait). After that the connection is in raw "
@@ -116,6 +122,7 @@ tp::ServerConfig make_config(const Options& o, const po::variables_map& vm) {
                                                 "fib(93) does not fit in a signed 64-bit integer"));
     config.connection.limits.max_line = static_cast<std::size_t>(
         tp::require_range("max-line", o.max_line.value, 2, tp::kLineCapacity));
+    config.connection.limits.max_spam = o.max_spam.value;
     if (o.raw_grace.value > std::chrono::seconds(60))
         throw tp::UsageError(
             "option '--raw-grace': at most 60s (it delays a client's first "

@@ -37,10 +37,45 @@ std::string_view handler_name(Handler handler) {
     return "?";
 }
 
-ParseEvent parse_request(std::string_view line, unsigned max_n) {
+namespace {
+
+// Digits to a value, stopping as soon as it is above `max`: all that matters then is that it is
+// above. Counted so that no max the caller passes can make it wrap round to a small number:
+// ten times any max below 2^60 plus a digit still fits 64 bits, and a larger max is held to the
+// unsigned 64-bit range by the overflow check.
+std::optional<std::uint64_t> digits_up_to(std::string_view digits, std::uint64_t max) {
+    std::uint64_t value = 0;
+    for (const char c : digits) {
+        const auto digit = static_cast<std::uint64_t>(c - '0');
+        if (value > (UINT64_MAX - digit) / 10) return std::nullopt;
+        value = value * 10 + digit;
+        if (value > max) return std::nullopt;
+    }
+    return value;
+}
+
+// "spam N": the word, blanks, and N's digits (the line already trimmed).
+std::optional<ParseEvent> parse_spam(std::string_view line, std::uint64_t max_spam) {
+    constexpr std::string_view kWord = "spam";
+    if (line.size() <= kWord.size() || line.substr(0, kWord.size()) != kWord ||
+        !is_blank(line[kWord.size()]))
+        return std::nullopt;
+    line.remove_prefix(kWord.size());
+    while (!line.empty() && is_blank(line.front())) line.remove_prefix(1);
+    if (line.empty() || !std::all_of(line.begin(), line.end(), is_digit))
+        return ParseEvent::failure(RequestError::not_a_number);
+    const auto count = digits_up_to(line, max_spam);
+    if (!count) return ParseEvent::failure(RequestError::above_max_spam);
+    return ParseEvent::spam(*count);
+}
+
+}  // namespace
+
+ParseEvent parse_request(std::string_view line, unsigned max_n, std::uint64_t max_spam) {
     while (!line.empty() && is_blank(line.front())) line.remove_prefix(1);
     while (!line.empty() && is_blank(line.back())) line.remove_suffix(1);
     if (line.empty()) return ParseEvent::failure(RequestError::empty);
+    if (auto spam = parse_spam(line, max_spam)) return *spam;
 
     bool negative = false;
     if (line.front() == '+' || line.front() == '-') {
@@ -50,17 +85,11 @@ ParseEvent parse_request(std::string_view line, unsigned max_n) {
     if (line.empty() || !std::all_of(line.begin(), line.end(), is_digit))
         return ParseEvent::failure(RequestError::not_a_number);
 
-    // Stops as soon as it is above max_n: all that matters then is that it is above. Counted in
-    // 64 bits, where ten times any unsigned max_n plus a digit still fits, so no max_n the
-    // caller passes can make it wrap round to a small number.
-    std::uint64_t value = 0;
-    for (const char c : line) {
-        value = value * 10 + static_cast<std::uint64_t>(c - '0');
-        if (value > max_n) break;
-    }
-    if (negative && value != 0) return ParseEvent::failure(RequestError::negative);  // "-0" is 0
-    if (value > max_n) return ParseEvent::failure(RequestError::above_max_n);
-    return ParseEvent::request(static_cast<unsigned>(value));
+    const auto value = digits_up_to(line, max_n);
+    // "-0" is 0; any other negative number is negative, however large.
+    if (negative && (!value || *value != 0)) return ParseEvent::failure(RequestError::negative);
+    if (!value) return ParseEvent::failure(RequestError::above_max_n);
+    return ParseEvent::request(static_cast<unsigned>(*value));
 }
 
 namespace {
@@ -97,14 +126,16 @@ typename BasicRequestParser<Line>::Step BasicRequestParser<Line>::consume(std::s
     if (newline == std::string_view::npos) return {input.size(), std::nullopt};
 
     seen_newline_ = true;
-    const ParseEvent event = parse_request({line_.data(), length_}, limits_.max_n);
+    const ParseEvent event =
+        parse_request({line_.data(), length_}, limits_.max_n, limits_.max_spam);
     length_ = 0;
     return {newline + 1, event};
 }
 
 template <typename Line>
 ParseEvent BasicRequestParser<Line>::flush_pending() {
-    const ParseEvent event = parse_request({line_.data(), length_}, limits_.max_n);
+    const ParseEvent event =
+        parse_request({line_.data(), length_}, limits_.max_n, limits_.max_spam);
     length_ = 0;
     return event;
 }
@@ -131,6 +162,12 @@ ReplyLine ReplyLine::result(std::uint64_t value) {
     return reply;
 }
 
+ReplyLine ReplyLine::truth(bool value) {
+    ReplyLine reply;
+    reply.append(value ? "True\n" : "False\n");
+    return reply;
+}
+
 ReplyLine ReplyLine::error(RequestError error, const ProtocolLimits& limits) {
     ReplyLine reply;
     reply.append("error: ");
@@ -152,6 +189,10 @@ ReplyLine ReplyLine::error(RequestError error, const ProtocolLimits& limits) {
             reply.append("request longer than ");
             reply.append(std::uint64_t{limits.max_line});
             reply.append(" bytes");
+            break;
+        case RequestError::above_max_spam:
+            reply.append("spam count above the limit of ");
+            reply.append(limits.max_spam);
             break;
         case RequestError::worker_failed:
             reply.append("worker failed");

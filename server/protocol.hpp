@@ -3,7 +3,9 @@
 // connection threads whose whole budget is a small stack (see models/threads.cpp).
 //
 // A request is an ASCII decimal n ended by '\n'; "\r\n" and blanks around the number are
-// tolerated, as Python's int() tolerates them. The reply is fib(n) and '\n'. Bad input gets
+// tolerated, as Python's int() tolerates them. The reply is fib(n) and '\n'. One more request,
+// "spam N", is the article's uninterruptible instruction ('spam' in range(N)): one long
+// operation that never lets anyone else in (spam.hpp); its reply is "False\n". Bad input gets
 // one line "error: <reason>\n" and the connection stays usable, except for a line longer than
 // the limit, after which the connection is closed (its end cannot be trusted to come).
 // Requests without a newline (the article's perf1.py sends b'30' and waits) are the
@@ -35,6 +37,10 @@ inline constexpr std::size_t kLineCapacity = 1024;
 struct ProtocolLimits {
     unsigned max_n = 47;         // one request takes seconds, not hours
     std::size_t max_line = 128;  // bytes before the '\n', '\r' and blanks included
+    // The largest N of "spam N": a few seconds in native code, half a minute in CPython.
+    std::uint64_t max_spam = kDefaultMaxSpam;
+
+    static constexpr std::uint64_t kDefaultMaxSpam = 1'000'000'000;
 };
 
 enum class RequestError : std::uint8_t {
@@ -42,28 +48,35 @@ enum class RequestError : std::uint8_t {
     negative,
     above_max_n,
     empty,
-    too_long,       // closes the connection
+    too_long,  // closes the connection
+    above_max_spam,
     worker_failed,  // pool models: the worker process died computing it; the pool replaced it
 };
 
 // What a complete line (or a flushed unterminated request) amounts to.
 struct ParseEvent {
-    enum class Kind : std::uint8_t { request, error };
+    enum class Kind : std::uint8_t { request, spam, error };
     Kind kind = Kind::request;
     unsigned n = 0;                            // for requests
     RequestError error = RequestError::empty;  // for errors
     bool close = false;                        // reply, then close the connection
+    std::uint64_t spam_count = 0;              // for spam: N of 'spam' in range(N)
 
     static ParseEvent request(unsigned n) { return {Kind::request, n, RequestError::empty, false}; }
+    static ParseEvent spam(std::uint64_t count) {
+        return {Kind::spam, 0, RequestError::empty, false, count};
+    }
     static ParseEvent failure(RequestError e) {
         return {Kind::error, 0, e, e == RequestError::too_long};
     }
     bool is_request() const { return kind == Kind::request; }
+    bool is_spam() const { return kind == Kind::spam; }
 };
 
-// One line's worth of text, without its '\n', to a request or an error. Any max_n is honoured
-// exactly, however many digits the line has.
-ParseEvent parse_request(std::string_view line, unsigned max_n);
+// One line's worth of text, without its '\n', to a request or an error. Any max_n (and
+// max_spam) is honoured exactly, however many digits the line has.
+ParseEvent parse_request(std::string_view line, unsigned max_n,
+                         std::uint64_t max_spam = ProtocolLimits::kDefaultMaxSpam);
 
 // Where a parser keeps the line it has not seen the end of. A connection thread's parser holds
 // kLineCapacity bytes inline, on its stack: no heap, whose per-thread arena would cost more than
@@ -135,7 +148,8 @@ class ReplyLine {
   public:
     std::string_view view() const { return {text_.data(), size_}; }
 
-    static ReplyLine result(std::uint64_t value);                              // "55\n"
+    static ReplyLine result(std::uint64_t value);  // "55\n"
+    static ReplyLine truth(bool value);  // "True\n", "False\n": Python's spelling, for spam
     static ReplyLine error(RequestError error, const ProtocolLimits& limits);  // "error: ...\n"
 
   private:

@@ -117,6 +117,7 @@ TEST_CASE("epoll: the protocol, several clients at once", "[epoll]") {
         for (auto& c : clients) CHECK(c.read_lines(4) == "1\n1\n55\n6765\n");
         CHECK(clients[0].ask("10\r\n") == "55\n");
         CHECK(clients[1].ask(" 20 \n") == "6765\n");
+        CHECK(clients[2].ask("spam 1000\n") == "False\n");  // on the loop, like any inline work
     }
     SECTION("a line split across segments, after a newline: one request within the grace") {
         // Past the grace the "3" would be a request of its own (protocol_corners_test.cpp).

@@ -182,13 +182,14 @@ TEST_CASE("pool, threshold, prefork and gil answer several clients at once", "[m
             log += c.ask("nope\n");
             log += c.ask("20\n");
             log += c.ask("-3\n");
-            log += c.ask("25\n");  // above the threshold model's 15
+            log += c.ask("25\n");         // above the threshold model's 15
+            log += c.ask("spam 1000\n");  // inline in every model, never at a worker
             results[static_cast<std::size_t>(i)] = log;
         });
     }
     for (auto& t : clients) t.join();
     for (const auto& r : results)
-        CHECK(r == "55\nerror: not a number\n6765\nerror: negative number\n75025\n");
+        CHECK(r == "55\nerror: not a number\n6765\nerror: negative number\n75025\nFalse\n");
     // The article's perf1 request: no newline.
     Client raw(server.endpoint());
     CHECK(raw.ask("30") == "832040\n");

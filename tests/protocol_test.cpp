@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "spam.hpp"
+
 namespace {
 
 using tp::ParseEvent;
@@ -38,6 +40,7 @@ std::string feed(Parser& parser, std::string_view segment, const tp::ProtocolLim
 
 std::string reply_to(std::string_view line, unsigned max_n = 45) {
     const ParseEvent e = tp::parse_request(line, max_n);
+    if (e.is_spam()) return "spam=" + std::to_string(e.spam_count);
     return e.is_request() ? "n=" + std::to_string(e.n)
                           : std::string(tp::ReplyLine::error(e.error, limits(max_n)).view());
 }
@@ -210,4 +213,26 @@ TEST_CASE("handler names", "[protocol]") {
     CHECK(tp::parse_handler("echo") == tp::Handler::echo);
     CHECK_FALSE(tp::parse_handler("Echo"));
     CHECK(tp::handler_name(tp::Handler::echo) == "echo");
+}
+
+TEST_CASE("spam N: the article's uninterruptible instruction as a request", "[protocol]") {
+    CHECK(reply_to("spam 100000000") == "spam=100000000");
+    CHECK(reply_to(" spam\t\t42\r") == "spam=42");
+    CHECK(reply_to("spam 0") == "spam=0");
+    // Only the word, blanks and digits; anything else is an ordinary bad request.
+    CHECK(reply_to("spam") == "error: not a number\n");
+    CHECK(reply_to("spam -5") == "error: not a number\n");
+    CHECK(reply_to("spam 5x") == "error: not a number\n");
+    CHECK(reply_to("spam5") == "error: not a number\n");
+    CHECK(reply_to("Spam 5") == "error: not a number\n");
+    // Above --max-spam, however many digits: never wrapped round to a small count.
+    CHECK(reply_to("spam 1000000001") == "error: spam count above the limit of 1000000000\n");
+    CHECK(reply_to("spam 18446744073709551616") ==
+          "error: spam count above the limit of 1000000000\n");
+    const tp::ParseEvent custom = tp::parse_request("spam 11", 45, 10);
+    CHECK(custom.kind == tp::ParseEvent::Kind::error);
+    CHECK(custom.error == RequestError::above_max_spam);
+    CHECK(tp::parse_request("spam 10", 45, 10).spam_count == 10);
+    // Its answer is Python's: the word is in no range of integers.
+    CHECK(tp::ReplyLine::truth(tp::spam_in_range(1000)).view() == "False\n");
 }

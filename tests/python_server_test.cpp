@@ -69,6 +69,10 @@ TEST_CASE("the Python server speaks fibserver's protocol in every model and stop
         CHECK(client.ask("ten\n") == "error: not a number\n");
         CHECK(client.ask("-1\n") == "error: negative number\n");
         CHECK(client.ask("48\n") == "error: n above the limit of 47\n");
+        // The article's uninterruptible instruction, answered as Python answers it.
+        CHECK(client.ask("spam 1000\n") == "False\n");
+        CHECK(client.ask("spam 1000000001\n") ==
+              "error: spam count above the limit of 1000000000\n");
         // The article's perf1.py: no newline, and the reply still comes.
         CHECK(client.ask("25") == "75025\n");
         // A request split across two segments is one request.

@@ -44,6 +44,7 @@
 #include "net.hpp"
 #include "protocol.hpp"
 #include "rate_limited_note.hpp"
+#include "spam.hpp"
 #include "worker_process.hpp"
 
 namespace tp {
@@ -444,6 +445,11 @@ class EventLoop {
                 return;
             }
             send_bytes(c, ReplyLine::result(fib(event.n)).view());
+            return;
+        }
+        // On the loop, like any inline work: every other connection waits until it ends.
+        if (event.is_spam()) {
+            send_bytes(c, ReplyLine::truth(spam_in_range(event.spam_count)).view());
             return;
         }
         send_bytes(c, ReplyLine::error(event.error, settings_.limits).view());

@@ -7,7 +7,8 @@ David Beazley), standard library only, Python >= 3.8. It speaks fibserver's wire
 (../../DESIGN.md, "The wire protocol"): a request is a decimal n ended by a newline, or bytes
 without one that wait --raw-grace (the article's perf1.py sends b'30' and waits); the reply is
 fib(n) by the naive recursion and a newline; bad input gets one "error: ..." line and the
-connection stays usable. It prints fibserver's readiness line, so the probes start it the way
+connection stays usable. "spam N" runs the article's uninterruptible instruction,
+'spam' in range(N), in the connection's own thread, and replies False. It prints fibserver's readiness line, so the probes start it the way
 they start fibserver, and stops cleanly on SIGINT or SIGTERM.
 
   fibserver.py --model threads --port 0
@@ -25,6 +26,8 @@ import threading
 
 MODELS = ("iterative", "threads", "pool", "threshold", "prefork")
 FIB_MAX_N = 92  # the largest n whose fib fits 64 bits, as fibserver's hard cap
+BLANKS = " \t\r\n\v\f"  # fibserver's blanks (Python's \s has more)
+SPAM = re.compile(f"spam[{BLANKS}]+(.*)", re.DOTALL)
 
 
 def fib(n):
@@ -61,12 +64,15 @@ def parse_arguments(argv):
                    help="threshold model: n above this goes to the pool (the article's 15)")
     p.add_argument("--max-n", type=int, default=47, help="largest n accepted")
     p.add_argument("--max-line", type=int, default=128, help="longest request line in bytes")
+    p.add_argument("--max-spam", type=int, default=10**9,
+                   help="largest N of 'spam N' (the article's 'spam' in range(N))")
     p.add_argument("--raw-grace", type=duration_seconds, default=0.05,
                    help="how long bytes without a newline wait before they are a request")
     p.add_argument("--backlog", type=int, default=128)
     args = p.parse_args(argv)
     for name, low, high in (("port", 0, 65535), ("workers", 0, 1024), ("max_n", 0, FIB_MAX_N),
                             ("threshold", 0, FIB_MAX_N), ("max_line", 2, 1024),
+                            ("max_spam", 0, (1 << 64) - 1),
                             ("backlog", 1, 1 << 30)):
         value = getattr(args, name)
         if not low <= value <= high:
@@ -82,6 +88,7 @@ class Protocol:
     def __init__(self, args, compute):
         self.max_n = args.max_n
         self.max_line = args.max_line
+        self.max_spam = args.max_spam
         self.compute = compute  # n -> fib(n), inline or in a worker process
 
     def answer(self, line):
@@ -91,6 +98,16 @@ class Protocol:
         text = line.decode("ascii", "replace").strip()
         if not text:
             return b"error: empty request\n", False
+        spam = SPAM.fullmatch(text)
+        if spam:
+            if not re.fullmatch(r"\d+", spam.group(1)):
+                return b"error: not a number\n", False
+            count = int(spam.group(1))
+            if count > self.max_spam:
+                return f"error: spam count above the limit of {self.max_spam}\n".encode(), False
+            # One bytecode: range's C-level __contains__ compares every element with the string
+            # and never lets go of the GIL, nor lets the main thread act on a signal.
+            return f"{'spam' in range(count)}\n".encode(), False
         if not re.fullmatch(r"[+-]?\d+", text):
             return b"error: not a number\n", False
         n = int(text)

@@ -96,6 +96,7 @@ std::string describe(const ParseEvent& e) {
 
 bool same(const ParseEvent& a, const ParseEvent& b) {
     if (a.kind != b.kind || a.close != b.close) return false;
+    if (a.is_spam()) return a.spam_count == b.spam_count;
     return a.is_request() ? a.n == b.n : a.error == b.error;
 }
 
@@ -104,6 +105,17 @@ bool same(const ParseEvent& a, const ParseEvent& b) {
 ParseEvent reference_request(std::string_view line, std::uint64_t max_n) {
     line = trimmed(line);
     if (line.empty()) return ParseEvent::failure(RequestError::empty);
+    // "spam N", the uninterruptible instruction: the word, blanks, N (fuzzed lines that begin
+    // so are few, but the corpus has them).
+    if (line.size() > 4 && line.substr(0, 4) == "spam" && trimmed(line.substr(4, 1)).empty()) {
+        const std::string_view count = trimmed(line.substr(4));
+        if (count.empty() || !std::all_of(count.begin(), count.end(), is_digit))
+            return ParseEvent::failure(RequestError::not_a_number);
+        const std::optional<std::uint64_t> value = decimal(count);
+        if (!value || *value > ProtocolLimits::kDefaultMaxSpam)
+            return ParseEvent::failure(RequestError::above_max_spam);
+        return ParseEvent::spam(*value);
+    }
     bool negative = false;
     if (line.front() == '+' || line.front() == '-') {
         negative = line.front() == '-';
@@ -119,8 +131,9 @@ ParseEvent reference_request(std::string_view line, std::uint64_t max_n) {
 }
 
 void check_reply_lines(const ParseEvent& event, const ProtocolLimits& limits) {
-    const ReplyLine reply =
-        event.is_request() ? ReplyLine::result(event.n) : ReplyLine::error(event.error, limits);
+    const ReplyLine reply = event.is_spam()      ? ReplyLine::truth(false)
+                            : event.is_request() ? ReplyLine::result(event.n)
+                                                 : ReplyLine::error(event.error, limits);
     const std::string_view text = reply.view();
     if (text.empty() || text.back() != '\n' || text.find('\n') != text.size() - 1)
         fail("reply {} to {} is not one whole line", quoted(text), describe(event));
