@@ -22,7 +22,16 @@ std::optional<std::string> RequestClient::ask(unsigned n, std::string& error) {
     char request[16];
     auto end = std::to_chars(request, request + sizeof request - 1, n).ptr;
     *end++ = '\n';
-    if (!write_all(fd_.get(), request, static_cast<std::size_t>(end - request))) {
+    return send_and_read(std::string_view(request, static_cast<std::size_t>(end - request)), error);
+}
+
+std::optional<std::string> RequestClient::ask_line(std::string_view line, std::string& error) {
+    return send_and_read(std::string(line) + '\n', error);
+}
+
+std::optional<std::string> RequestClient::send_and_read(std::string_view request,
+                                                        std::string& error) {
+    if (!write_all(fd_.get(), request.data(), request.size())) {
         error = std::strerror(errno);
         return std::nullopt;
     }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "net.hpp"
@@ -22,11 +23,15 @@ class RequestClient {
     // Sends "n\n" and reads one reply line. The reply without its newline, or std::nullopt with
     // `error` set if the connection failed or timed out.
     std::optional<std::string> ask(unsigned n, std::string& error);
+    // The same for any request line (given without its newline), e.g. "spam 1000".
+    std::optional<std::string> ask_line(std::string_view line, std::string& error);
     // Ends the connection under a thread blocked in ask(), which then fails; safe from any
     // thread while another uses the client.
     void shut_down();
 
   private:
+    std::optional<std::string> send_and_read(std::string_view request, std::string& error);
+
     Fd fd_;
     std::string pending_;  // bytes after the last reply line, should a server send more
 };

@@ -21,6 +21,7 @@ struct Options {
     tp::Duration duration;
     std::string interfere;
     std::string placement = "one-pu";
+    bool sigint = false;
     tp::Count connections;
     tp::ServerOptions server;
     tp::OutputOptions output;
@@ -34,7 +35,8 @@ int run(int argc, char** argv) {
     // clang-format off
     options.add_options()
         ("duration,d", po::value(&o.duration)->value_name("DURATION"), fmt::format("how long to measure (default {})", tp::describe(o.duration)).c_str())
-        ("interfere", po::value(&o.interfere)->value_name("N@T"), "a second connection asks for fib(N) at time T, e.g. 40@2s")
+        ("interfere", po::value(&o.interfere)->value_name("N@T"), "a second connection asks for fib(N) at time T, e.g. 40@2s; spam:N@T sends the article's uninterruptible instruction instead ('spam' in range(N)), e.g. spam:30000000@1s")
+        ("sigint", po::bool_switch(&o.sigint), "after the run, the server started here gets SIGINT while the long request (--interfere) runs again, timed until it has stopped: the article's Ctrl-C that waits for an uninterruptible instruction")
         ("connections", po::value(&o.connections)->value_name("K"), fmt::format("connections sending tiny requests (default {})", defaults.connections).c_str())
         ("placement", po::value(&o.placement)->value_name("one-pu|free"), "one-pu (default): the probe and the server it started share one PU, the steadiest ping-pong, and the task computing fib(N) gets the other PUs while it runs; free: wherever the scheduler puts them");
     // clang-format on
@@ -43,8 +45,8 @@ int run(int argc, char** argv) {
     tp::add_server_options(options, o.server);
     po::variables_map vm;
     if (const auto done = tp::parse_command_line(
-            "rateprobe", "--duration D [--interfere N@T] [--connections K] [options]", options,
-            argc, argv, vm))
+            "rateprobe", "--duration D [--interfere N@T|spam:N@T] [--connections K] [options]",
+            options, argc, argv, vm))
         return *done;
 
     tp::RateProbeConfig config;
@@ -58,6 +60,12 @@ int run(int argc, char** argv) {
         if (config.interfere->at >= config.duration)
             throw tp::UsageError("option '--interfere': T must fall inside --duration");
     }
+    if (o.sigint && !vm.count("interfere"))
+        throw tp::UsageError("option '--sigint': needs --interfere (the request it interrupts)");
+    if (o.sigint && (vm.count("connect") || vm.count("server-pid")))
+        throw tp::UsageError(
+            "option '--sigint': only for a server rateprobe starts, not --connect");
+    config.time_interrupt = o.sigint;
     const auto placement = tp::parse_placement(o.placement);
     if (!placement)
         throw tp::UsageError(

@@ -1,8 +1,10 @@
 #include "rateprobe.hpp"
 
 #include <fmt/format.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <sstream>
@@ -36,20 +38,44 @@ double seconds(std::chrono::nanoseconds d) {
 Interference parse_interference(const std::string& text) {
     const auto at = text.find('@');
     if (at == std::string::npos || at == 0 || at + 1 == text.size())
-        throw std::invalid_argument(fmt::format("'{}' is not N@TIME, e.g. 40@2s", text));
-    Interference i;
-    const std::string n = text.substr(0, at);
-    if (n.find_first_not_of("0123456789") != std::string::npos || n.size() > 2 ||
-        std::stoul(n) > kFibMaxN)
         throw std::invalid_argument(
-            fmt::format("'{}' in '{}' is not an n from 0 to {}", n, text, kFibMaxN));
-    i.n = static_cast<unsigned>(std::stoul(n));
+            fmt::format("'{}' is not N@TIME or spam:N@TIME, e.g. 40@2s", text));
+    Interference i;
+    constexpr std::string_view kSpam = "spam:";
+    std::string n = text.substr(0, at);
+    const bool spam = n.rfind(kSpam, 0) == 0;
+    if (spam) n.erase(0, kSpam.size());
+    const bool digits = !n.empty() && n.find_first_not_of("0123456789") == std::string::npos;
+    if (spam) {
+        // Up to 10^18: far beyond any --max-spam worth waiting for, and it fits 64 bits.
+        if (!digits || n.size() > 18)
+            throw std::invalid_argument(
+                fmt::format("'{}' in '{}' is not a count from 0 to 10^18", n, text));
+        i.spam = std::stoull(n);
+    } else {
+        if (!digits || n.size() > 2 || std::stoul(n) > kFibMaxN)
+            throw std::invalid_argument(
+                fmt::format("'{}' in '{}' is not an n from 0 to {}", n, text, kFibMaxN));
+        i.n = static_cast<unsigned>(std::stoul(n));
+    }
     try {
         i.at = parse_duration(text.substr(at + 1));
     } catch (const UnitError& e) {
         throw std::invalid_argument(fmt::format("'{}': {}", text, e.what()));
     }
     return i;
+}
+
+std::string Interference::request_line() const {
+    return spam ? fmt::format("spam {}", *spam) : std::to_string(n);
+}
+
+std::string Interference::expected_reply() const {
+    return spam ? "False" : std::to_string(fib_by_iteration(n));
+}
+
+std::string Interference::name() const {
+    return spam ? fmt::format("'spam' in range({})", *spam) : fmt::format("fib({})", n);
 }
 
 namespace {
@@ -96,6 +122,41 @@ std::size_t move_computing_tasks(const std::string& pinned_pu) {
             computing.push_back(tids[i]);
     }
     return bind_tasks(computing, others);
+}
+
+// The article's Ctrl-C, on the server this probe started: the long request goes out once more
+// on a fresh connection and, a quarter of its time later (at most 0.1 s, so that it is surely
+// running), the server gets SIGINT; timed until it has exited. Every PU is open to the server
+// meanwhile, so that its main thread's wait is the server's own, not a queue for one PU.
+// Empty when the request is too short to be caught running.
+std::optional<InterruptDelay> measure_interrupt(EmbeddedServer& server,
+                                                const Interference& interference, double request_s,
+                                                StopSignal& stop) {
+    constexpr double kShortest = 0.2;  // s: a request shorter than this is not caught running
+    if (request_s < kShortest) return std::nullopt;
+    bind_process_tree(::getpid(), usable_pus());
+    InterruptDelay d;
+    d.request_s = request_s;
+    d.sent_after_s = std::min(0.1, request_s / 4);
+    RequestClient client(server.endpoint(), std::chrono::seconds(3600));
+    std::thread asker([&] {
+        std::string error;
+        client.ask_line(interference.request_line(), error);  // ends with the server, unanswered
+    });
+    const auto sent = Clock::now();
+    std::this_thread::sleep_until(sent + std::chrono::duration<double>(d.sent_after_s));
+    const auto signalled = Clock::now();
+    ::kill(server.pid(), SIGINT);
+    // Long enough for the rest of the request and a slow exit; then the probe's own stop
+    // (SIGTERM, then SIGKILL) ends it.
+    const auto limit = std::chrono::duration<double>(2 * request_s + 5);
+    while (server.alive() && Clock::now() - signalled < limit && !stop.requested())
+        std::this_thread::sleep_for(std::chrono::microseconds(500));
+    d.waited_s = seconds(Clock::now() - signalled);
+    if (!server.alive()) d.stop_s = d.waited_s;
+    client.shut_down();
+    asker.join();
+    return d;
 }
 
 }  // namespace
@@ -249,11 +310,15 @@ RateProbeResult run_rateprobe(const RateProbeConfig& config, StopSignal& stop,
                     }
                 });
             std::string error;
-            const auto reply = big->ask(config.interfere->n, error);
+            const auto reply = big->ask_line(config.interfere->request_line(), error);
             if (placer.joinable()) placer.join();
             if (done.load()) return;  // cut short at the end of the run
             interference_end = seconds(Clock::now() - t0);
-            if (!reply) record_error("interference: " + error);
+            if (!reply)
+                record_error("interference: " + error);
+            else if (*reply != config.interfere->expected_reply())
+                record_error(fmt::format("{} answered '{}', not '{}'", config.interfere->name(),
+                                         *reply, config.interfere->expected_reply()));
             if (result.pinned_pu && result.moved_tasks > 0) {
                 try {  // back to where the tiny requests ran before
                     bind_process_tree(::getpid(), *result.pinned_pu);
@@ -301,6 +366,11 @@ RateProbeResult run_rateprobe(const RateProbeConfig& config, StopSignal& stop,
         result.interference_settled_s = interference_settled.load();
     if (interference_end.load() >= 0) result.interference_end_s = interference_end.load();
     summarize_rates(result);
+    if (config.time_interrupt && server.embedded() && result.interference_end_s &&
+        result.error.empty() && !result.interrupted)
+        result.interrupt =
+            measure_interrupt(*server.embedded(), *config.interfere,
+                              *result.interference_end_s - *result.interference_start_s, stop);
     server.stop();
     result.load = load_between(cpu_at_start, read_cpu_clock(ProcFs{}));
     return result;
@@ -316,35 +386,49 @@ json to_json(const RateProbeResult& r) {
     auto opt = [](const std::optional<double>& v) {
         return v ? json(std::round(*v * 100) / 100) : json(nullptr);
     };
-    return {{"tool", "rateprobe"},
-            {"version", THREADPROBE_VERSION},
-            {"context", to_json(r.context)},
-            {"config",
-             {{"duration_s", seconds(r.config.duration)},
-              {"connections", r.config.connections},
-              {"interfere", r.config.interfere ? json{{"n", r.config.interfere->n},
-                                                      {"at_s", seconds(r.config.interfere->at)}}
-                                               : json(nullptr)},
-              {"server", r.server.description()},
-              {"server_model", r.server.embedded ? json(r.server.model) : json(nullptr)},
-              {"placement",
-               {{"mode", r.config.placement == Placement::one_pu ? "one-pu" : "free"},
-                {"pu", r.pinned_pu ? json(*r.pinned_pu) : json(nullptr)},
-                {"server_pinned", r.server_pinned},
-                {"long_request_tasks_moved", r.moved_tasks}}}}},
-            {"timeline", timeline},
-            {"load", to_json(r.load)},
-            {"summary",
-             {{"baseline_rps", std::round(r.baseline_rps * 100) / 100},
-              {"during_rps", opt(r.during_rps)},
-              {"drop_percent", opt(r.drop_percent)},
-              {"recover_s", opt(r.recover_s)},
-              {"interference_start_s", opt(r.interference_start_s)},
-              {"interference_settled_s", opt(r.interference_settled_s)},
-              {"interference_end_s", opt(r.interference_end_s)},
-              {"readings", readings},
-              {"error", r.error.empty() ? json(nullptr) : json(r.error)},
-              {"interrupted", r.interrupted}}}};
+    return {
+        {"tool", "rateprobe"},
+        {"version", THREADPROBE_VERSION},
+        {"context", to_json(r.context)},
+        {"config",
+         {{"duration_s", seconds(r.config.duration)},
+          {"connections", r.config.connections},
+          {"interfere",
+           r.config.interfere
+               ? json{{"n", r.config.interfere->spam ? json(nullptr) : json(r.config.interfere->n)},
+                      {"spam",
+                       r.config.interfere->spam ? json(*r.config.interfere->spam) : json(nullptr)},
+                      {"request", r.config.interfere->request_line()},
+                      {"at_s", seconds(r.config.interfere->at)}}
+               : json(nullptr)},
+          {"server", r.server.description()},
+          {"server_model", r.server.embedded ? json(r.server.model) : json(nullptr)},
+          {"placement",
+           {{"mode", r.config.placement == Placement::one_pu ? "one-pu" : "free"},
+            {"pu", r.pinned_pu ? json(*r.pinned_pu) : json(nullptr)},
+            {"server_pinned", r.server_pinned},
+            {"long_request_tasks_moved", r.moved_tasks}}}}},
+        {"timeline", timeline},
+        {"load", to_json(r.load)},
+        {"summary",
+         {{"baseline_rps", std::round(r.baseline_rps * 100) / 100},
+          {"during_rps", opt(r.during_rps)},
+          {"drop_percent", opt(r.drop_percent)},
+          {"recover_s", opt(r.recover_s)},
+          {"interference_start_s", opt(r.interference_start_s)},
+          {"interference_settled_s", opt(r.interference_settled_s)},
+          {"interference_end_s", opt(r.interference_end_s)},
+          {"interrupt",
+           r.interrupt ? json{{"request_s", std::round(r.interrupt->request_s * 1e4) / 1e4},
+                              {"sent_after_s", std::round(r.interrupt->sent_after_s * 1e4) / 1e4},
+                              {"stop_s", r.interrupt->stop_s
+                                             ? json(std::round(*r.interrupt->stop_s * 1e4) / 1e4)
+                                             : json(nullptr)},
+                              {"waited_s", std::round(r.interrupt->waited_s * 1e4) / 1e4}}
+                       : json(nullptr)},
+          {"readings", readings},
+          {"error", r.error.empty() ? json(nullptr) : json(r.error)},
+          {"interrupted", r.interrupted}}}};
 }
 
 std::string to_table(const RateProbeResult& r) {
@@ -358,7 +442,7 @@ std::string to_table(const RateProbeResult& r) {
                   *r.pinned_pu, r.moved_tasks, r.moved_tasks == 1 ? "" : "s");
     out += fmt::format("baseline   {:>10.0f} requests/s\n", r.baseline_rps);
     if (r.interference_start_s)
-        out += fmt::format("fib({}) ran from {:.2f} s to {}{}\n", r.config.interfere->n,
+        out += fmt::format("{} ran from {:.2f} s to {}{}\n", r.config.interfere->name(),
                            *r.interference_start_s,
                            r.interference_end_s ? fmt::format("{:.2f} s", *r.interference_end_s)
                                                 : std::string("the end (still running)"),
@@ -372,6 +456,16 @@ std::string to_table(const RateProbeResult& r) {
     if (r.interference_end_s)
         out += r.recover_s ? fmt::format("recovered  {:>10.2f} s after it ended\n", *r.recover_s)
                            : std::string("recovered  not within the run\n");
+    if (r.interrupt)
+        out += r.interrupt->stop_s
+                   ? fmt::format(
+                         "SIGINT     {:>10.3f} s to stop the server, sent {:.2f} s into "
+                         "the {:.2f} s request\n",
+                         *r.interrupt->stop_s, r.interrupt->sent_after_s, r.interrupt->request_s)
+                   : fmt::format(
+                         "SIGINT     server still running {:.1f} s after it (then "
+                         "stopped)\n",
+                         r.interrupt->waited_s);
     if (!r.error.empty()) out += fmt::format("failed: {}\n", r.error);
     if (r.interrupted) out += "interrupted: figures cover the seconds measured before the stop\n";
     return out;

@@ -1,6 +1,9 @@
 // rateprobe: the article's perf2. Tiny requests (fib(1)) as fast as each connection gets
 // answers, counted every second; with --interfere N@T a second connection asks for fib(N) at
-// time T, so the collapse (under a GIL) and the recovery are measured in one command.
+// time T, so the collapse (under a GIL) and the recovery are measured in one command. With
+// --interfere spam:N@T it sends the article's uninterruptible instruction instead ("spam N",
+// 'spam' in range(N)). With --sigint, a server the probe started then gets SIGINT while the
+// long request runs once more: how long it takes to stop is the article's Ctrl-C that waits.
 #pragma once
 
 #include <chrono>
@@ -19,12 +22,29 @@ namespace tp {
 
 class StopSignal;
 
+// The long request.
 struct Interference {
-    unsigned n = 0;
+    unsigned n = 0;                     // fib(n), unless spam is set
+    std::optional<std::uint64_t> spam;  // "spam N": the uninterruptible instruction
     std::chrono::nanoseconds at{};
+
+    std::string request_line() const;    // "40", "spam 30000000"
+    std::string expected_reply() const;  // fib(n), "False"
+    std::string name() const;            // "fib(40)", "'spam' in range(30000000)"
 };
-// "40@2s" -> fib(40) at 2 s. Throws std::invalid_argument saying what is wrong.
+// "40@2s" -> fib(40) at 2 s; "spam:30000000@2s" -> "spam 30000000" at 2 s. Throws
+// std::invalid_argument saying what is wrong.
 Interference parse_interference(const std::string& text);
+
+// SIGINT to the server the probe started, sent while the long request runs again after the
+// rate run: whether and how soon the server stops (the article: not until an uninterruptible
+// instruction ends).
+struct InterruptDelay {
+    double request_s = 0;          // how long the long request took in the rate run
+    double sent_after_s = 0;       // after the request went out
+    std::optional<double> stop_s;  // SIGINT to the server's exit; empty if it did not within
+    double waited_s = 0;           // how long the probe waited for it
+};
 
 // Where the ping-pong of tiny requests runs. Its rate depends most on whether the client and
 // the server thread answering it share a processing unit (a wakeup on the same PU is a
@@ -43,6 +63,8 @@ struct RateProbeConfig {
     std::optional<Interference> interfere;
     ServerSource server;
     Placement placement = Placement::one_pu;
+    // After the run, SIGINT to the server started here while the long request runs again.
+    bool time_interrupt = false;
 };
 
 struct RateProbeResult {
@@ -71,6 +93,7 @@ struct RateProbeResult {
     std::optional<std::string> pinned_pu;
     bool server_pinned = false;
     std::size_t moved_tasks = 0;
+    std::optional<InterruptDelay> interrupt;
     std::string error;  // a connection that failed
     bool interrupted = false;
     int exit_code() const;
