@@ -284,6 +284,69 @@ Claim gil_starves(const Results& r, const std::string& model) {
         "holds if the tiny-request rate drops by more than 99% while fib(N) runs");
 }
 
+// The article's 'spam' in range(N): the other threads fall silent, not merely slow, and the
+// stop signal waits until it ends. Measured once (rateprobe --interfere spam:N@T --sigint):
+// the rate during it is none at all or it is not, and the stop waits for the rest of the
+// instruction or it does not; the stops while a fib ran are beside it, for contrast.
+Claim uninterruptible_instruction(const Results& r, const std::string& model) {
+    constexpr double kSilent = 10;   // requests/s: a switch interval lets about 100 through
+    constexpr double kWaited = 0.5;  // of the instruction's remaining time
+    Claim c{
+        "A single uninterruptible instruction ('spam' in range(N)) silences every other "
+        "thread completely, and Control-C does nothing until it ends.",
+        "",
+        fmt::format(
+            "holds if fewer than {:.0f} tiny requests/s are answered while it runs (a switch "
+            "interval lets about 100 through) and "
+            "SIGINT stops the server only after at least {:.0f}% of the "
+            "instruction's remaining time",
+            kSilent, kWaited * 100),
+        Verdict::does_not_apply,
+        {},
+        "uninterruptible-instruction",
+        kSilent,
+        {}};
+    const auto run = read_uninterruptible(r, model);
+    if (!run) {
+        c.measured = fmt::format("{}: not measured in this run", model_label(model));
+        return c;
+    }
+    note_runs(c, std::vector{*run});
+    const auto fib_stops = read_fib_sigint_stops(r, model);
+    const std::string fib_stop = fib_stops.empty()
+                                     ? std::string()
+                                     : fmt::format("; while a fib ran it stopped in {}",
+                                                   describe(spread_of(fib_stops), "{:.3f} s"));
+    if (!run->during_rps) {
+        c.measured =
+            fmt::format("{}: the instruction did not overlap the measurement", model_label(model));
+        return c;
+    }
+    if (!run->sigint_stop_s || !run->sigint_remaining_s) {
+        c.measured = fmt::format(
+            "{}: {:.0f} tiny requests/s (of {:.0f}) while 'spam' in "
+            "range({:.0f}) ran; SIGINT {}",
+            model_label(model), *run->during_rps, run->baseline_rps, run->spam,
+            run->sigint_remaining_s ? "did not stop the server in the probe's wait" : "not timed");
+        // Not silent is a difference already; silent without the stop is half the claim.
+        if (*run->during_rps >= kSilent) c.verdict = Verdict::differs;
+        return c;
+    }
+    const double waited = *run->sigint_stop_s / std::max(*run->sigint_remaining_s, 1e-3);
+    c.measured = fmt::format(
+        "{}: {:.0f} tiny requests/s (of {:.0f}) while 'spam' in range({:.0f}) ran; SIGINT "
+        "stopped the server after {:.3f} s, with {:.3f} s of the instruction left{}",
+        model_label(model), *run->during_rps, run->baseline_rps, run->spam, *run->sigint_stop_s,
+        *run->sigint_remaining_s, fib_stop);
+    const bool silent = *run->during_rps < kSilent, waits = waited >= kWaited;
+    c.verdict = silent && waits ? Verdict::holds : Verdict::differs;
+    c.figures = {point("tiny requests/s during the instruction", *run->during_rps, "requests/s"),
+                 point("SIGINT to stop, during the instruction", *run->sigint_stop_s, "s")};
+    if (!fib_stops.empty())
+        c.figures.push_back({"SIGINT to stop, during a fib", spread_of(fib_stops), "s"});
+    return c;
+}
+
 // Repetition by repetition, the model's tiny-request rate over the threads model's.
 std::vector<double> rate_shares(const std::vector<RateRun>& model,
                                 const std::vector<RateRun>& threads) {
@@ -700,6 +763,10 @@ std::vector<Claim> evaluate_claims(const Results& r) {
             kCppThread),
         threads_are_capped(r),
         tens_of_thousands(r),
+        judged_on_cpython(uninterruptible_instruction(r, "gil"),
+                          read_uninterruptible(r, kCpythonThreads)
+                              ? std::optional(uninterruptible_instruction(r, kCpythonThreads))
+                              : std::nullopt),
     };
 }
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "statistics.hpp"
 
@@ -230,6 +231,40 @@ std::vector<RateRun> read_rate_runs(const Results& r, const std::string& model) 
 
 RateRun read_rate(const Results& r, const std::string& model) {
     return read_rate_runs(r, model).front();
+}
+
+namespace {
+
+// rateprobe's summary.interrupt: {stop_s, remaining_s}, both empty where it has none.
+std::pair<std::optional<double>, std::optional<double>> sigint_stop(const Results& r,
+                                                                    const std::string& name) {
+    const nlohmann::json& summary = r.at(name, "/summary");
+    if (!summary.contains("interrupt") || summary.at("interrupt").is_null()) return {};
+    return {r.number_or_null(name, "/summary/interrupt/stop_s"),
+            r.number(name, "/summary/interrupt/request_s") -
+                r.number(name, "/summary/interrupt/sent_after_s")};
+}
+
+}  // namespace
+
+std::optional<UninterruptibleRun> read_uninterruptible(const Results& r, const std::string& model) {
+    const std::string name = "spam-" + model;
+    if (!r.has(name)) return std::nullopt;
+    UninterruptibleRun run;
+    run.name = name;
+    run.other_cores = other_cores(r, name);
+    run.spam = r.number(name, "/config/interfere/spam");
+    run.baseline_rps = r.number(name, "/summary/baseline_rps");
+    run.during_rps = r.number_or_null(name, "/summary/during_rps");
+    std::tie(run.sigint_stop_s, run.sigint_remaining_s) = sigint_stop(r, name);
+    return run;
+}
+
+std::vector<double> read_fib_sigint_stops(const Results& r, const std::string& model) {
+    std::vector<double> out;
+    for (const auto& name : repetitions(r, "rate-" + model))
+        if (const auto stop = sigint_stop(r, name).first) out.push_back(*stop);
+    return out;
 }
 
 std::vector<StackDepth> read_stack_depths(const Results& r) {

@@ -122,6 +122,24 @@ struct RateRun {
 std::vector<RateRun> read_rate_runs(const Results& results, const std::string& model);
 RateRun read_rate(const Results& results, const std::string& model);
 
+// The article's uninterruptible instruction in place of the long fib (spam-MODEL: rateprobe
+// --interfere spam:N@T --sigint), and the SIGINT it delays.
+struct UninterruptibleRun {
+    std::string name;
+    std::optional<double> other_cores;
+    double spam = 0;  // N of 'spam' in range(N)
+    double baseline_rps = 0;
+    std::optional<double> during_rps;
+    // SIGINT while it ran again: how long the server took to stop, and how much of the
+    // instruction was left to run when the signal went (both empty where not measured).
+    std::optional<double> sigint_stop_s, sigint_remaining_s;
+};
+// Empty where this run did not measure it.
+std::optional<UninterruptibleRun> read_uninterruptible(const Results& results,
+                                                       const std::string& model);
+// The SIGINT stop times of rate-MODEL's repetitions that measured one (a fib running).
+std::vector<double> read_fib_sigint_stops(const Results& results, const std::string& model);
+
 struct StackDepth {
     std::string label;
     std::uint64_t stack_bytes = 0;

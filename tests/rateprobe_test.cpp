@@ -149,6 +149,11 @@ TEST_CASE("rateprobe bad input: one line naming the flag, exit 2", "[rateprobe]"
         {{"--connections=0"}, "--connections"},
         {{"--switch-interval=0s"}, "--switch-interval"},
         {{"--placement=everywhere"}, "--placement"},
+        {{"--interfere=spam:x@1s"}, "--interfere"},
+        {{"--interfere=spam:@1s"}, "--interfere"},
+        {{"--interfere=spam:1234567890123456789@1s"}, "--interfere"},
+        {{"--sigint"}, "--sigint"},  // no long request to interrupt
+        {{"--sigint", "--interfere=30@1s", "--connect=127.0.0.1:9"}, "--sigint"},
     };
     for (const auto& [args, says] : cases) {
         const auto run = run_program("rateprobe", args);
@@ -156,5 +161,39 @@ TEST_CASE("rateprobe bad input: one line naming the flag, exit 2", "[rateprobe]"
         CHECK(run.exit_code == 2);
         CHECK_THAT(run.err, Catch::StartsWith("rateprobe: error: ") && Catch::Contains(says) &&
                                 Catch::EndsWith("(see --help)\n"));
+    }
+}
+
+TEST_CASE(
+    "the uninterruptible instruction: under the gil model nothing else runs and SIGINT "
+    "waits for it, the threads model does neither",
+    "[rateprobe]") {
+    // 'spam' in range(6*10^7): about half a second of fibserver's loop, more under sanitizers.
+    const std::string model = GENERATE(std::string("gil"), std::string("threads"));
+    CAPTURE(model);
+    const json r = run_json({"--duration=3s", "--interfere=spam:60000000@500ms", "--sigint",
+                             "--server-model=" + model});
+    const json& s = r["summary"];
+    CHECK(r["config"]["interfere"]["request"] == "spam 60000000");
+    CHECK(s["error"].is_null());  // its reply was "False"
+    REQUIRE_FALSE(s["interference_end_s"].is_null());
+    REQUIRE_FALSE(s["during_rps"].is_null());
+    const json& interrupt = s["interrupt"];
+    REQUIRE(interrupt.is_object());
+    REQUIRE_FALSE(interrupt["stop_s"].is_null());
+    const double remaining =
+        interrupt["request_s"].get<double>() - interrupt["sent_after_s"].get<double>();
+    REQUIRE(remaining > 0);
+    if (model == "gil") {
+        // The thread holding the lock never offers it: no tiny request between its start and
+        // its end (10 a second at most, for one answered in the instant it hands the lock
+        // back), and the stop waits for the lock as CPython's main thread does.
+        CHECK(s["during_rps"].get<double>() < 10);
+        CHECK(interrupt["stop_s"].get<double>() >= 0.5 * remaining);
+    } else {
+        // Native threads: the tiny requests go on beside it, and SIGINT ends the process
+        // whatever its threads are doing.
+        CHECK(s["during_rps"].get<double>() > 0.5 * s["baseline_rps"].get<double>());
+        CHECK(interrupt["stop_s"].get<double>() < 0.5 * remaining);
     }
 }

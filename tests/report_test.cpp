@@ -82,6 +82,26 @@ TEST_CASE("a verdict follows its figure", "[report]") {
         CHECK(claim_starting(tp::report::evaluate_claims(results), gil).verdict ==
               Verdict::does_not_apply);
     }
+    SECTION("the uninterruptible instruction: silence and a stop that waits, or not") {
+        // The fixture has no CPython: judged on the emulation's real run (0 requests/s during
+        // it, SIGINT 0.208 s with 0.209 s of it left).
+        const std::string spam = "A single uninterruptible instruction";
+        const Claim measured = claim_starting(tp::report::evaluate_claims(results), spam);
+        CHECK(measured.verdict == Verdict::holds);
+        CHECK_THAT(measured.measured,
+                   Catch::Contains("0 tiny requests/s") && Catch::Contains("CPython not measured"));
+        auto& summary = results.edit("spam-gil")["summary"];
+        summary["during_rps"] = 95.0;  // a switch interval's worth got through
+        CHECK(claim_starting(tp::report::evaluate_claims(results), spam).verdict ==
+              Verdict::differs);
+        summary["during_rps"] = 0.0;
+        summary["interrupt"]["stop_s"] = 0.006;  // stopped at once: the lock was offered
+        CHECK(claim_starting(tp::report::evaluate_claims(results), spam).verdict ==
+              Verdict::differs);
+        summary["interrupt"] = nullptr;  // not measured: does not apply
+        CHECK(claim_starting(tp::report::evaluate_claims(results), spam).verdict ==
+              Verdict::does_not_apply);
+    }
     SECTION("two native-thread clients no slower than one: holds") {
         const std::string native = "Native threads without a GIL";
         REQUIRE(claim_starting(tp::report::evaluate_claims(results), native).verdict ==
