@@ -126,10 +126,10 @@ void run_every_probe(ReproductionRun& run) {
         run.experiment("rate-" + model, "rateprobe",
                        {"--server-model", model, "--duration", "1s", "--interfere", "30@0.3s"});
     }
-    // The uninterruptible instruction: about 0.3 s of fibserver's loop (more under sanitizers).
+    // The uninterruptible instruction: about 0.4 s of fibserver's loop (more under sanitizers).
     run.experiment("spam-gil", "rateprobe",
-                   {"--server-model", "gil", "--duration", "2s", "--interfere",
-                    "spam:30000000@0.3s", "--sigint"});
+                   {"--server-model", "gil", "--duration", "3s", "--interfere",
+                    "spam:60000000@0.3s", "--sigint"});
     // CPython beside the emulation, as scripts/reproduce runs it where python3 is.
     if (tp::find_on_path("python3")) {
         for (const std::string clients : {"1", "2"})
@@ -141,7 +141,7 @@ void run_every_probe(ReproductionRun& run) {
             {"--server-model", "python:threads", "--duration", "1s", "--interfere", "28@0.3s"});
         run.experiment("spam-python-threads", "rateprobe",
                        {"--server-model", "python:threads", "--duration", "2s", "--interfere",
-                        "spam:6000000@0.3s", "--sigint"});
+                        "spam:12000000@0.3s", "--sigint"});
     }
 }
 

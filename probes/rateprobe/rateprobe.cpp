@@ -132,7 +132,7 @@ std::size_t move_computing_tasks(const std::string& pinned_pu) {
 std::optional<InterruptDelay> measure_interrupt(EmbeddedServer& server,
                                                 const Interference& interference, double request_s,
                                                 StopSignal& stop) {
-    constexpr double kShortest = 0.2;  // s: a request shorter than this is not caught running
+    constexpr double kShortest = 0.1;  // s: a request shorter than this is not caught running
     if (request_s < kShortest) return std::nullopt;
     bind_process_tree(::getpid(), usable_pus());
     InterruptDelay d;
