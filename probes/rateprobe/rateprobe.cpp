@@ -367,10 +367,16 @@ RateProbeResult run_rateprobe(const RateProbeConfig& config, StopSignal& stop,
     if (interference_end.load() >= 0) result.interference_end_s = interference_end.load();
     summarize_rates(result);
     if (config.time_interrupt && server.embedded() && result.interference_end_s &&
-        result.error.empty() && !result.interrupted)
-        result.interrupt =
-            measure_interrupt(*server.embedded(), *config.interfere,
-                              *result.interference_end_s - *result.interference_start_s, stop);
+        result.error.empty() && !result.interrupted) {
+        // The rates are measured already: a failure here is said, and they are still written.
+        try {
+            result.interrupt =
+                measure_interrupt(*server.embedded(), *config.interfere,
+                                  *result.interference_end_s - *result.interference_start_s, stop);
+        } catch (const std::exception& e) {
+            result.error = fmt::format("cannot time SIGINT: {}", e.what());
+        }
+    }
     server.stop();
     result.load = load_between(cpu_at_start, read_cpu_clock(ProcFs{}));
     return result;
