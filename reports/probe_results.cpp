@@ -386,6 +386,22 @@ std::vector<StackForecastRow> read_forecast(const Results& r, const std::string&
     return out;
 }
 
+std::vector<ConnectionCost> read_connection_costs(const Results& r) {
+    constexpr std::string_view kPrefix = "connections-";
+    std::vector<ConnectionCost> out;
+    for (const auto& name : r.names_starting_with(std::string(kPrefix))) {
+        ConnectionCost c;
+        c.server = name.substr(kPrefix.size());
+        c.threads_added = r.number(name, "/summary/server/threads_added");
+        c.vsz_kib = r.number(name, "/summary/server/vsz_per_thread_kib");
+        c.rss_kib = r.number(name, "/summary/server/rss_per_thread_kib");
+        c.rss_anon_kib = r.number(name, "/summary/server/rss_anon_per_thread_kib");
+        c.page_tables_kib = r.number(name, "/summary/server/pte_per_thread_kib");
+        out.push_back(c);
+    }
+    return out;
+}
+
 std::vector<LiveInspection> read_live_inspections(const Results& r) {
     std::vector<LiveInspection> out;
     for (const auto& name : r.names_starting_with("live-")) {

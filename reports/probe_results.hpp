@@ -233,4 +233,15 @@ struct LiveInspection {
 // Every "live-*" result, by name; empty where scripts/reproduce ran none.
 std::vector<LiveInspection> read_live_inspections(const Results& results);
 
+// What one more connection's thread cost a live server, as the threadprobe holding the
+// connections sampled it (--connect --server-pid): connections-SERVER, SERVER being
+// "fibserver-threads" or "python-threads".
+struct ConnectionCost {
+    std::string server;
+    double threads_added = 0;
+    double vsz_kib = 0, rss_kib = 0, rss_anon_kib = 0, page_tables_kib = 0;  // per thread
+};
+// Empty where scripts/reproduce held none.
+std::vector<ConnectionCost> read_connection_costs(const Results& results);
+
 }  // namespace tp::report

@@ -305,6 +305,41 @@ Table live_memory_table(const std::vector<LiveInspection>& live) {
     return t;
 }
 
+// One more connection's thread in fibserver and in CPython, and what the interpreter adds.
+std::vector<Block> connection_cost_section(const std::vector<ConnectionCost>& costs) {
+    Table t;
+    t.header = {"server",
+                "threads added",
+                "VSZ KiB per connection",
+                "RSS KiB per connection",
+                "anonymous RSS KiB",
+                "page tables KiB"};
+    t.numeric = {false, true, true, true, true, true};
+    for (const auto& c : costs)
+        t.rows.push_back({c.server, fmt::format("{:.0f}", c.threads_added),
+                          fmt::format("{:.1f}", c.vsz_kib), fmt::format("{:.1f}", c.rss_kib),
+                          fmt::format("{:.1f}", c.rss_anon_kib),
+                          fmt::format("{:.1f}", c.page_tables_kib)});
+    std::vector<Block> blocks{
+        Paragraph{"What one more connection cost each server, sampled from the holding side "
+                  "(threadprobe --connect --server-pid): both give each connection a thread "
+                  "at glibc's default stack."},
+        std::move(t)};
+    const auto find = [&](const std::string& server) {
+        return std::find_if(costs.begin(), costs.end(),
+                            [&](const ConnectionCost& c) { return c.server == server; });
+    };
+    const auto native = find("fibserver-threads"), python = find("python-threads");
+    if (native != costs.end() && python != costs.end())
+        blocks.push_back(Paragraph{fmt::format(
+            "A CPython thread adds {:+.1f} KiB resident ({:+.1f} KiB anonymous) and {:+.1f} KiB "
+            "of virtual memory beyond fibserver's C thread: what the interpreter keeps for a "
+            "thread and its connection.",
+            python->rss_kib - native->rss_kib, python->rss_anon_kib - native->rss_anon_kib,
+            python->vsz_kib - native->vsz_kib)});
+    return blocks;
+}
+
 Table live_high_water_table(const std::vector<LiveInspection>& live) {
     Table t;
     t.header = {
@@ -448,6 +483,10 @@ Document build_report(const Results& r, const std::vector<Claim>& claims,
             "allow at the stack size it uses."});
         add(live_memory_table(live));
         add(live_high_water_table(live));
+    }
+    if (const auto costs = read_connection_costs(r); !costs.empty()) {
+        add(Heading{3, "A connection's thread in fibserver and in CPython"});
+        for (auto& block : connection_cost_section(costs)) add(std::move(block));
     }
     add(Heading{3, "Recursion depth per stack size (stackprobe)"});
     add(depth_table(r));

@@ -393,6 +393,31 @@ TEST_CASE("a limit the probe could not read is said so, not shown as 0", "[repor
     CHECK_THAT(md, Catch::Contains("| " + unread + " | not measured |"));
 }
 
+TEST_CASE("a connection's thread in fibserver and in CPython, side by side", "[report]") {
+    // The fixture's two holders' results are real runs (README in the fixture); the paragraph
+    // is their difference, whatever it is.
+    const Results results = Results::load(kFixture);
+    const auto costs = tp::report::read_connection_costs(results);
+    REQUIRE(costs.size() == 2);
+    for (const auto& c : costs) {
+        INFO(c.server);
+        // Every connection a thread, each with its default stack reserved, but for the few
+        // that reused a stack glibc kept mapped from an exited thread before the baseline (its
+        // stack cache holds 40 MiB: five 8 MiB stacks at most).
+        CHECK(c.threads_added >= 1000);
+        CHECK(c.vsz_kib * c.threads_added >= (c.threads_added - 5) * 8 * 1024);
+        CHECK(c.rss_kib > 0);
+    }
+    const auto& native = costs[0].server == "fibserver-threads" ? costs[0] : costs[1];
+    const auto& python = costs[0].server == "python-threads" ? costs[0] : costs[1];
+    REQUIRE(native.server != python.server);
+    const std::string md = tp::report::to_markdown(
+        tp::report::build_report(results, tp::report::evaluate_claims(results), {}, {}));
+    CHECK_THAT(md, Catch::Contains("### A connection's thread in fibserver and in CPython"));
+    CHECK_THAT(md, Catch::Contains(fmt::format("A CPython thread adds {:+.1f} KiB resident",
+                                               python.rss_kib - native.rss_kib)));
+}
+
 TEST_CASE("a malformed results file is named", "[report]") {
     const auto dir = std::filesystem::temp_directory_path() / "tp-report-malformed";
     std::filesystem::remove_all(dir);
