@@ -72,7 +72,7 @@ po::options_description describe_options(Options& o) {
         ("max-spam", po::value(&o.max_spam)->default_value(o.max_spam, std::to_string(o.max_spam.value)),
             "largest N of the request 'spam N', the article's uninterruptible instruction "
             "('spam' in range(N)): one operation that checks nothing until it ends, so that under "
-            "the gil model no other thread runs meanwhile. The default is about 5 s on a 2-core "
+            "the gil model no other thread runs meanwhile. The default is about 7 s on a 2-core "
             "x86_64 VM; 0 refuses every spam request but 'spam 0'")
         ("raw-grace", po::value(&o.raw_grace)->default_value(o.raw_grace, tp::describe(o.raw_grace)),
             "how long bytes without a newline wait for one before they count as a request "

@@ -13,7 +13,7 @@ namespace tp {
 // Whether the string "spam" equals any of 0 .. count-1: never, as in Python, found by
 // comparing each one the long way (each integer written out in decimal and compared with
 // the word), so that its time grows with count as the article's does. A few nanoseconds an
-// element: about 5 s for the default --max-spam of 10^9 on the development VM.
+// element: about 7 s for the default --max-spam of 10^9 on the development VM.
 bool spam_in_range(std::uint64_t count);
 
 }  // namespace tp
