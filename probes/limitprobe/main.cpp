@@ -7,7 +7,9 @@
 #include "cli.hpp"
 #include "embedded_server.hpp"
 #include "limitprobe.hpp"
+#include "limitprobe_metrics.hpp"
 #include "margin_options.hpp"
+#include "metrics_file.hpp"
 #include "progress.hpp"
 #include "result_outputs.hpp"
 #include "stop_signal.hpp"
@@ -33,6 +35,7 @@ struct Options {
     bool forecast = false;
     tp::Count pid;
     bool pid_given = false;
+    std::string openmetrics;
     tp::MarginOptions margin;
     tp::OutputOptions output;
 };
@@ -55,6 +58,10 @@ tp::LimitProbeConfig to_config(const Options& o) {
                                    "limitprobe's own child)");
         c.pid = static_cast<pid_t>(tp::require_range("pid", o.pid.value, 1, 4'194'304));
     }
+    if (!o.openmetrics.empty() && !o.forecast)
+        throw tp::option_error("openmetrics",
+                               "only with --forecast (a search's figures are not a host's "
+                               "standing state)");
     if (o.forecast && o.margin.to_the_limit)
         throw tp::option_error("to-the-limit",
                                "a forecast makes no more threads than its sample; "
@@ -82,23 +89,30 @@ int run(int argc, char** argv) {
         ("mem-floor", po::value(&o.mem_floor)->value_name("PERCENT"), with_default("stop before MemAvailable falls below this share of memory", o.mem_floor.value).c_str())
         ("time-limit", po::value(&o.time_limit)->value_name("DURATION"), with_default("give up on one stack size after this", tp::describe(o.time_limit)).c_str());
     // clang-format on
+    tp::add_openmetrics_option(options, o.openmetrics,
+                               "with --forecast: write the forecast for node_exporter's "
+                               "textfile collector");
     tp::add_margin_options(options, o.margin);
     tp::add_output_options(options, o.output, "write results as JSON");
     po::variables_map vm;
-    if (const auto done = tp::parse_command_line(
-            "limitprobe", "[--forecast [--pid PID]] [--stack SIZES] [--connections] [options]",
-            options, argc, argv, vm))
+    if (const auto done = tp::parse_command_line("limitprobe",
+                                                 "[--forecast [--pid PID] [--openmetrics FILE]] "
+                                                 "[--stack SIZES] [--connections] [options]",
+                                                 options, argc, argv, vm))
         return *done;
     o.pid_given = vm.count("pid") > 0;
     const tp::LimitProbeConfig config = to_config(o);
 
     tp::ResultOutputs outputs(o.output);
+    std::optional<tp::MetricsFile> metrics;
+    if (!o.openmetrics.empty()) metrics.emplace(o.openmetrics);
     tp::StopSignal stop;
     const tp::LimitProbeResult result = [&] {
         const tp::TerminalProgress progress(o.output.quiet);
         return tp::run_limitprobe(config, stop, progress.fn());
     }();
     outputs.write(tp::to_json(result), tp::to_table(result));
+    if (metrics) metrics->write(tp::to_openmetrics(result));
     if (result.server_died)
         std::cerr << fmt::format("limitprobe: the server died mid-run: {}\n", *result.server_died);
     return result.exit_code();

@@ -46,6 +46,23 @@ LiveSample sample_of(const StackInspection& s, const std::optional<ProcessMemory
     return out;
 }
 
+// The process-wide figures, from the last inspection and the memory read beside it (the last
+// one read is kept where the process could not be read again).
+void account(LiveProcessResult& r, const std::optional<ProcessMemory>& memory) {
+    if (memory) r.memory = *memory;
+    r.stacks_reserved_kib = 0;
+    r.stacks_resident_kib = 0;
+    for (const auto& t : r.stacks.threads) {
+        r.stacks_reserved_kib += t.reserved_kib;
+        r.stacks_resident_kib += t.resident_kib;
+    }
+    r.kernel_stacks_kib = static_cast<std::uint64_t>(
+        std::llround(r.kernel_stack_kib_per_thread * static_cast<double>(r.memory.threads)));
+    r.other_resident_kib =
+        r.memory.rss_kib > r.stacks_resident_kib ? r.memory.rss_kib - r.stacks_resident_kib : 0;
+    r.high_water = summarize_high_water(r.stacks.threads);
+}
+
 json to_json(const LiveSample& s) {
     return {{"t_s", rounded(s.t_s, 1000)},
             {"threads", s.threads},
@@ -89,7 +106,7 @@ int LiveProcessResult::exit_code() const {
 }
 
 LiveProcessResult inspect_live_process(const LiveProcessConfig& config, StopSignal& stop,
-                                       const ProgressFn& progress) {
+                                       const ProgressFn& progress, const LiveSampleFn& on_sample) {
     const ProcFs fs;
     LiveProcessResult r;
     r.config = config;
@@ -98,7 +115,8 @@ LiveProcessResult inspect_live_process(const LiveProcessConfig& config, StopSign
     const auto started = Clock::now();
     std::map<pid_t, std::uint64_t> deepest;
     keep_deepest(first, deepest);
-    r.samples.push_back(sample_of(first, fs.process(config.pid), 0));
+    std::optional<ProcessMemory> memory = fs.process(config.pid);
+    r.samples.push_back(sample_of(first, memory, 0));
     r.stacks = std::move(first);
 
     // The forecast at the stack size its threads use (the main thread's aside).
@@ -112,6 +130,10 @@ LiveProcessResult inspect_live_process(const LiveProcessConfig& config, StopSign
     r.kernel_stack_kib_per_thread = r.forecast.cost.kernel_stack_kib;
     r.context = read_machine_context(fs, config.pid,
                                      ThreadCost::for_stack(r.forecast.cost.stack_bytes, false));
+    if (on_sample) {
+        account(r, memory);
+        on_sample(r);
+    }
 
     if (config.watch) {
         const auto end = started + *config.watch;
@@ -130,26 +152,22 @@ LiveProcessResult inspect_live_process(const LiveProcessConfig& config, StopSign
             }
             keep_deepest(now, deepest);
             const double t = std::chrono::duration<double>(Clock::now() - started).count();
-            r.samples.push_back(sample_of(now, fs.process(config.pid), t));
+            memory = fs.process(config.pid);
+            r.samples.push_back(sample_of(now, memory, t));
             progress(fmt::format("watch: {:.0f}s, {} threads", t, now.threads.size()));
             r.stacks = std::move(now);
+            if (on_sample) {
+                account(r, memory);
+                on_sample(r);
+            }
         }
     }
-    if (const auto m = fs.process(config.pid)) {
-        r.memory = *m;
-    } else {
+    memory = fs.process(config.pid);
+    if (!memory) {
         r.stacks.incomplete = true;
         if (r.stacks.incomplete_why.empty()) r.stacks.incomplete_why = "the process ended";
     }
-    for (const auto& t : r.stacks.threads) {
-        r.stacks_reserved_kib += t.reserved_kib;
-        r.stacks_resident_kib += t.resident_kib;
-    }
-    r.kernel_stacks_kib = static_cast<std::uint64_t>(
-        std::llround(r.kernel_stack_kib_per_thread * static_cast<double>(r.memory.threads)));
-    r.other_resident_kib =
-        r.memory.rss_kib > r.stacks_resident_kib ? r.memory.rss_kib - r.stacks_resident_kib : 0;
-    r.high_water = summarize_high_water(r.stacks.threads);
+    account(r, memory);
     return r;
 }
 

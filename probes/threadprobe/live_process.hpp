@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
@@ -67,9 +68,14 @@ struct LiveProcessResult {
     int exit_code() const;  // 0; 1 if the process ended mid-read; 130 if interrupted
 };
 
+// Called with the result as it stands once the first inspection and the forecast are done,
+// and again after every --watch sample: what --openmetrics rewrites its file from.
+using LiveSampleFn = std::function<void(const LiveProcessResult&)>;
+
 // Throws InspectError (one line) for a process that cannot be inspected.
 LiveProcessResult inspect_live_process(const LiveProcessConfig& config, StopSignal& stop,
-                                       const ProgressFn& progress);
+                                       const ProgressFn& progress,
+                                       const LiveSampleFn& on_sample = {});
 
 std::optional<HighWaterSummary> summarize_high_water(const std::vector<ThreadStack>& threads);
 

@@ -8,8 +8,10 @@
 
 #include "cli.hpp"
 #include "embedded_server.hpp"
+#include "live_metrics.hpp"
 #include "live_process.hpp"
 #include "margin_options.hpp"
+#include "metrics_file.hpp"
 #include "progress.hpp"
 #include "protocol.hpp"
 #include "result_outputs.hpp"
@@ -52,6 +54,7 @@ struct Options {
     tp::Count server_pid{};
     tp::Count pid{};
     tp::Duration watch{};
+    std::string openmetrics;
     tp::MarginOptions margin;
     tp::OutputOptions output;
 };
@@ -168,29 +171,44 @@ int run(int argc, char** argv) {
         ("pid", po::value(&o.pid)->value_name("PID"), "inspect this running process's threads instead (read from /proc only; no thread is spawned)")
         ("watch", po::value(&o.watch)->value_name("DURATION"), "with --pid: sample it for this long, every --interval (default 1s)");
     // clang-format on
+    tp::add_openmetrics_option(options, o.openmetrics,
+                               "with --pid: write its figures for node_exporter's textfile "
+                               "collector (with --watch, rewritten at every interval)");
     tp::add_margin_options(options, o.margin);
     tp::add_output_options(options, o.output,
                            "write results as JSON (context, config, samples, summary)",
                            "write the samples as CSV");
     po::variables_map vm;
-    if (const auto done = tp::parse_command_line(
-            "threadprobe", "[--threads N] [--stack SIZE] [options] | --pid PID [--watch DURATION]",
-            options, argc, argv, vm))
+    if (const auto done = tp::parse_command_line("threadprobe",
+                                                 "[--threads N] [--stack SIZE] [options] | --pid "
+                                                 "PID [--watch DURATION] [--openmetrics FILE]",
+                                                 options, argc, argv, vm))
         return *done;
     if (vm.count("pid")) {
         const tp::LiveProcessConfig live = live_config(o, vm);
         tp::ResultOutputs outputs(o.output);
+        std::optional<tp::MetricsFile> metrics;
+        if (!o.openmetrics.empty()) metrics.emplace(o.openmetrics);
         tp::StopSignal stop;
         const tp::LiveProcessResult result = [&] {
             const tp::TerminalProgress progress(o.output.quiet);
-            return tp::inspect_live_process(live, stop, progress.fn());
+            tp::LiveSampleFn rewrite;
+            if (metrics)
+                rewrite = [&](const tp::LiveProcessResult& now) {
+                    metrics->write(tp::to_openmetrics(now));
+                };
+            return tp::inspect_live_process(live, stop, progress.fn(), rewrite);
         }();
         outputs.write(tp::to_json(result), tp::to_table(result), tp::to_csv(result));
+        if (metrics) metrics->write(tp::to_openmetrics(result));
         if (result.stacks.incomplete)
             std::cerr << fmt::format("threadprobe: pid {}: incomplete: {}\n", live.pid,
                                      result.stacks.incomplete_why);
         return result.exit_code();
     }
+    if (vm.count("openmetrics"))
+        throw tp::option_error("openmetrics",
+                               "only with --pid (a live process's figures, for its monitoring)");
     const tp::ThreadProbeConfig config = to_config(o, vm);
 
     tp::ResultOutputs outputs(o.output);
