@@ -130,10 +130,11 @@ TEST_CASE(
                Catch::StartsWith(std::string("threadprobe_") + THREADPROBE_VERSION + "_"));
 
     const auto control = run_command({dpkg_deb, "-I", deb}, 30s);
-    CHECK_THAT(control.out, Catch::Contains("libhwloc") &&
-                                Catch::Contains("libboost-program-options") &&
-                                Catch::Contains("libfmt") &&
-                                Catch::Contains("Recommends: gnuplot-nox, python3"));
+    CHECK_THAT(control.out,
+               Catch::Contains("libhwloc") && Catch::Contains("libboost-program-options") &&
+                   Catch::Contains("libfmt") && Catch::Contains("libprometheus-cpp-core") &&
+                   Catch::Contains("Recommends: gnuplot-nox, python3") &&
+                   Catch::Contains("Suggests: prometheus-node-exporter"));
 
     const fs::path root = dir / "root";
     REQUIRE(run_command({dpkg_deb, "-x", deb, root}, 60s).exit_code == 0);
@@ -144,6 +145,10 @@ TEST_CASE(
         CHECK((fs::exists(man / (name + ".1.gz")) || fs::exists(man / (name + ".1"))));
     }
     CHECK(fs::exists(root / "usr/share/doc/threadprobe/LICENSE"));
+    for (const char* example :
+         {"threadprobe-forecast.service", "threadprobe-forecast.timer", "threadprobe-pid@.service",
+          "threadprobe-pid@.timer", "threadprobe.cron", "threadprobe-alerts.yml"})
+        CHECK(fs::exists(root / "usr/share/doc/threadprobe/examples/openmetrics" / example));
     const fs::path python_server = root / "usr/share/threadprobe/python/fibserver.py";
     CHECK(fs::exists(python_server));
     if (find_command("python3").empty()) {

@@ -52,7 +52,7 @@ TEST_CASE("metrics: the host's forecast has no pid, a process's has its pid and 
     // A limit without a ceiling has no headroom to export, rather than a made-up one.
     CHECK(h.find("threads-max") == std::string::npos);
     // Nothing measured for the cost: no per-thread cost series.
-    CHECK(h.find("threadprobe_thread_resident_bytes{") == std::string::npos);
+    CHECK(h.find("threadprobe_thread_cost_resident_bytes{") == std::string::npos);
 
     prometheus::Registry process;
     tp::add_forecast_metrics(process, tp::MetricsSubject::process(4242, "nginx"), {f});

@@ -333,3 +333,23 @@ TEST_CASE(
     }
     CHECK(fs::is_empty(dir.root()));
 }
+
+TEST_CASE(
+    "openmetrics: the shipped alerting rules fire on a limit 90% used for five minutes, a "
+    "pids cgroup binding, a file no longer rewritten, and only then",
+    "[openmetrics]") {
+    if (!installed(kPromtool)) {
+        WARN("promtool missing (Debian package prometheus): the alerting rules are not tested");
+        return;
+    }
+    const fs::path rules = fs::path(TP_SOURCE_DIR) / "examples/openmetrics/threadprobe-alerts.yml";
+    const fs::path cases = fs::path(TP_FIXTURES_DIR) / "alerts/threadprobe-alerts.test.yml";
+    for (const auto& args :
+         std::vector<std::vector<std::string>>{{kPromtool, "check", "rules", rules.string()},
+                                               {kPromtool, "test", "rules", cases.string()}}) {
+        tp::Subprocess promtool(args, tp::test::program_options({}));
+        const auto run = tp::test::finish(promtool, std::chrono::seconds(60));
+        INFO(args[1] << ": " << run.out << run.err);
+        CHECK(run.exit_code == 0);
+    }
+}

@@ -81,13 +81,13 @@ void add_forecast_metrics(prometheus::Registry& registry, const MetricsSubject& 
     SubjectGauges limit_ratio(registry, subject, "threadprobe_limit_headroom_ratio",
                               "Share of this limit's ceiling still free (0 to 1), in the "
                               "limit's own unit.");
-    SubjectGauges resident(registry, subject, "threadprobe_thread_resident_bytes",
+    SubjectGauges resident(registry, subject, "threadprobe_thread_cost_resident_bytes",
                            "Resident memory one more thread at this stack size was measured "
                            "to add.");
-    SubjectGauges virtual_size(registry, subject, "threadprobe_thread_virtual_bytes",
+    SubjectGauges virtual_size(registry, subject, "threadprobe_thread_cost_virtual_bytes",
                                "Address space one more thread at this stack size was measured "
                                "to add.");
-    SubjectGauges kernel_stack(registry, subject, "threadprobe_thread_kernel_stack_bytes",
+    SubjectGauges kernel_stack(registry, subject, "threadprobe_thread_cost_kernel_stack_bytes",
                                "Kernel stack one more thread was measured to add "
                                "(/proc/meminfo KernelStack).");
     for (const auto& f : forecasts) {
