@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "gnuplot.hpp"
 
 namespace tp::report {
@@ -70,6 +72,11 @@ figure { margin: 1.5rem 0; } figure svg { max-width: 100%; height: auto; }
 figcaption { font-size: 0.9rem; color: #444; max-width: 60rem; }
 )";
 
+bool is_verdict_column(const Table& t, std::size_t column) {
+    return std::find(t.verdict_columns.begin(), t.verdict_columns.end(), column) !=
+           t.verdict_columns.end();
+}
+
 std::string slug(const std::string& verdict) {
     std::string out;
     for (char c : verdict) out += c == ' ' ? '-' : c;
@@ -102,7 +109,7 @@ std::string to_markdown(const Document& doc) {
                            for (const auto& row : t.rows) {
                                out += '|';
                                for (std::size_t i = 0; i < row.size(); ++i) {
-                                   const bool verdict = t.verdict_column && *t.verdict_column == i;
+                                   const bool verdict = is_verdict_column(t, i);
                                    out += verdict ? fmt::format(" **{}** |", markdown_cell(row[i]))
                                                   : fmt::format(" {} |", markdown_cell(row[i]));
                                }
@@ -149,7 +156,7 @@ std::string to_html(const Document& doc) {
                         out += "<tr>";
                         for (std::size_t i = 0; i < row.size(); ++i) {
                             std::string cls;
-                            if (t.verdict_column && *t.verdict_column == i)
+                            if (is_verdict_column(t, i))
                                 cls = slug(row[i]);
                             else if (i < t.numeric.size() && t.numeric[i])
                                 cls = "num";

@@ -26,8 +26,8 @@ struct Code {
 struct Table {
     std::vector<std::string> header;
     std::vector<std::vector<std::string>> rows;
-    std::vector<bool> numeric;                  // per column: right-aligned
-    std::optional<std::size_t> verdict_column;  // cells styled by their verdict
+    std::vector<bool> numeric;                 // per column: right-aligned
+    std::vector<std::size_t> verdict_columns;  // cells styled by their verdict
 };
 struct FigureBlock {
     std::string name;  // figures/NAME.svg beside the Markdown

@@ -47,6 +47,11 @@ ThreadRun read_thread_run(const Results& r, const std::string& name) {
     run.stack_bytes = static_cast<std::uint64_t>(r.number(name, "/config/stack_bytes"));
     run.default_stack = r.at(name, "/config/stack").is_string();
     run.connections = r.number(name, "/summary/connections");
+    run.threads_requested = r.number(name, "/summary/threads_requested");
+    if (!r.at(name, "/summary/failure").is_null()) {
+        run.stopped_by = r.text(name, "/summary/failure/binding_limit");
+        if (run.stopped_by == "unknown") run.stopped_by = r.text(name, "/summary/failure/error");
+    }
     run.probe = read_side(r, name, "probe");
     run.server = read_side(r, name, "server");
     run.kernel_stack_per_task_kib = r.number(name, "/summary/system/kernel_stack_per_task_kib");
@@ -392,6 +397,13 @@ std::vector<ConnectionCost> read_connection_costs(const Results& r) {
     for (const auto& name : r.names_starting_with(std::string(kPrefix))) {
         ConnectionCost c;
         c.server = name.substr(kPrefix.size());
+        if (r.at(name, "/summary/server").is_null()) {
+            const std::string died = r.text_or_null(name, "/summary/server_died");
+            c.not_measured =
+                died.empty() ? "the server was not sampled" : "the server died mid-run: " + died;
+            out.push_back(c);
+            continue;
+        }
         c.threads_added = r.number(name, "/summary/server/threads_added");
         c.vsz_kib = r.number(name, "/summary/server/vsz_per_thread_kib");
         c.rss_kib = r.number(name, "/summary/server/rss_per_thread_kib");

@@ -31,6 +31,10 @@ struct ThreadRun {
     std::uint64_t stack_bytes = 0;
     bool default_stack = false;
     double connections = 0;
+    double threads_requested = 0;
+    // What stopped it short of the threads it asked for ("pids cgroup", "RLIMIT_NPROC", the
+    // error where no limit was near); empty for a run that made them all.
+    std::string stopped_by;
     SideMemory probe, server;
     double kernel_stack_per_task_kib = 0;
     double commit_per_task_kib = 0;
@@ -240,6 +244,9 @@ struct ConnectionCost {
     std::string server;
     double threads_added = 0;
     double vsz_kib = 0, rss_kib = 0, rss_anon_kib = 0, page_tables_kib = 0;  // per thread
+    // Why there are no figures, where the server could not be sampled (it died mid-run: a
+    // limit it met, as inside a small pids cgroup); empty when measured.
+    std::string not_measured;
 };
 // Empty where scripts/reproduce held none.
 std::vector<ConnectionCost> read_connection_costs(const Results& results);

@@ -9,11 +9,6 @@
 namespace tp::report {
 namespace {
 
-// The machine is described by the first sweep run: every probe writes the same context.
-std::string context_file(const Results& r) {
-    return read_sweep(r).front().name;
-}
-
 std::string kib(double v) {
     return fmt::format("{:.1f}", v);
 }
@@ -26,7 +21,7 @@ Block claims_table(const std::vector<Claim>& claims) {
     Table t;
     t.header = {"#", "The article says", "Measured here", "Verdict", "Rule"};
     t.numeric = {true, false, false, false, false};
-    t.verdict_column = 3;
+    t.verdict_columns = {3};
     for (std::size_t i = 0; i < claims.size(); ++i) {
         const Claim& c = claims[i];
         std::string measured = c.measured;
@@ -316,18 +311,22 @@ std::vector<Block> connection_cost_section(const std::vector<ConnectionCost>& co
                 "page tables KiB"};
     t.numeric = {false, true, true, true, true, true};
     for (const auto& c : costs)
-        t.rows.push_back({c.server, fmt::format("{:.0f}", c.threads_added),
-                          fmt::format("{:.1f}", c.vsz_kib), fmt::format("{:.1f}", c.rss_kib),
-                          fmt::format("{:.1f}", c.rss_anon_kib),
-                          fmt::format("{:.1f}", c.page_tables_kib)});
+        if (!c.not_measured.empty())
+            t.rows.push_back({c.server, "not measured: " + c.not_measured, "-", "-", "-", "-"});
+        else
+            t.rows.push_back({c.server, fmt::format("{:.0f}", c.threads_added),
+                              fmt::format("{:.1f}", c.vsz_kib), fmt::format("{:.1f}", c.rss_kib),
+                              fmt::format("{:.1f}", c.rss_anon_kib),
+                              fmt::format("{:.1f}", c.page_tables_kib)});
     std::vector<Block> blocks{
         Paragraph{"What one more connection cost each server, sampled from the holding side "
                   "(threadprobe --connect --server-pid): both give each connection a thread "
                   "at glibc's default stack."},
         std::move(t)};
     const auto find = [&](const std::string& server) {
-        return std::find_if(costs.begin(), costs.end(),
-                            [&](const ConnectionCost& c) { return c.server == server; });
+        return std::find_if(costs.begin(), costs.end(), [&](const ConnectionCost& c) {
+            return c.server == server && c.not_measured.empty();
+        });
     };
     const auto native = find("fibserver-threads"), python = find("python-threads");
     if (native != costs.end() && python != costs.end())
@@ -361,12 +360,6 @@ Table live_high_water_table(const std::vector<LiveInspection>& live) {
                           optional_figure(l.suggested_stack_kib, "{:.0f}"), more});
     }
     return t;
-}
-
-double total_seconds(const Results& r) {
-    double total = 0;
-    for (const auto& run : r.experiments()) total += run.seconds;
-    return total;
 }
 
 // The work other than the probes' while each performance run ran (the probes record it from
@@ -438,6 +431,28 @@ std::vector<Block> runs_section(const Results& r) {
 }
 
 }  // namespace
+
+// The machine is described by the first sweep run: every probe writes the same context.
+std::string context_file(const Results& r) {
+    return read_sweep(r).front().name;
+}
+
+double total_seconds(const Results& r) {
+    double total = 0;
+    for (const auto& run : r.experiments()) total += run.seconds;
+    return total;
+}
+
+void check_version(const Results& r) {
+    const std::string theirs = r.text(context_file(r), "/version");
+    // Major and minor: what a result file's keys may change with.
+    auto release = [](const std::string& v) { return v.substr(0, v.rfind('.')); };
+    if (release(theirs) != release(THREADPROBE_VERSION))
+        throw ResultsError(fmt::format(
+            "{}: results of threadprobe {}, which this tpreport ({}) cannot read: render them "
+            "with tpreport {}",
+            r.origin(), theirs, THREADPROBE_VERSION, release(theirs) + ".x"));
+}
 
 Document build_report(const Results& r, const std::vector<Claim>& claims,
                       const std::vector<DrawnFigure>& figures, const RunInfo& info) {

@@ -25,6 +25,14 @@ struct RunInfo {
     std::string compiler;    // what built the programs
 };
 
+// The result file whose context describes the machine: every probe writes the same one.
+std::string context_file(const Results& results);
+// The experiments' run time, added up.
+double total_seconds(const Results& results);
+// Throws ResultsError naming the folder when its results come from a threadprobe release
+// (major.minor) other than this tpreport's: their keys may differ.
+void check_version(const Results& results);
+
 Document build_report(const Results& results, const std::vector<Claim>& claims,
                       const std::vector<DrawnFigure>& figures, const RunInfo& info);
 

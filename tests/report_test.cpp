@@ -418,6 +418,53 @@ TEST_CASE("a connection's thread in fibserver and in CPython, side by side", "[r
                                                python.rss_kib - native.rss_kib)));
 }
 
+TEST_CASE("a holder whose server died is said so, and the rest of the report stands", "[report]") {
+    // Inside a small pids cgroup CPython's server died when a thread could not start: the
+    // holder's result has no server figures, only why.
+    Results results = Results::load(kFixture);
+    auto& summary = results.edit("connections-python-threads")["summary"];
+    summary["server"] = nullptr;
+    summary["server_died"] = "its /proc entry is gone";
+    const auto costs = tp::report::read_connection_costs(results);
+    REQUIRE(costs.size() == 2);
+    const auto& python = costs[0].server == "python-threads" ? costs[0] : costs[1];
+    CHECK(python.not_measured == "the server died mid-run: its /proc entry is gone");
+    const std::string md = tp::report::to_markdown(
+        tp::report::build_report(results, tp::report::evaluate_claims(results), {}, {}));
+    CHECK_THAT(md, Catch::Contains("| python-threads | not measured: the server died mid-run: its "
+                                   "/proc entry is gone |"));
+    // No difference made up from one side.
+    CHECK_THAT(md, !Catch::Contains("A CPython thread adds"));
+}
+
+TEST_CASE("claims about 1000 threads do not apply where the machine stopped the run short",
+          "[report]") {
+    Results results = Results::load(kFixture);
+    const auto before = tp::report::evaluate_claims(results);
+    auto& summary = results.edit("threadprobe-default-1000")["summary"];
+    summary["connections"] = 297;
+    summary["failure"] = {{"binding_limit", "pids cgroup"},
+                          {"error", "Resource temporarily unavailable (11)"}};
+    const auto after = tp::report::evaluate_claims(results);
+    REQUIRE(after.size() == before.size());
+    int judged_on_it = 0;
+    for (std::size_t i = 0; i < after.size(); ++i) {
+        INFO(after[i].id << ": " << after[i].measured);
+        const bool on_that_run = std::find(after[i].sources.begin(), after[i].sources.end(),
+                                           "threadprobe-default-1000") != after[i].sources.end();
+        if (on_that_run) {
+            ++judged_on_it;
+            CHECK(after[i].verdict == Verdict::does_not_apply);
+            CHECK_THAT(after[i].measured,
+                       Catch::StartsWith("the run stopped at 297 of 1000 threads (pids cgroup)"));
+        } else {
+            CHECK(after[i].verdict == before[i].verdict);
+        }
+    }
+    // 8 MB each, 8 GB for 1000, pages as used, no swap reserved.
+    CHECK(judged_on_it == 4);
+}
+
 TEST_CASE("a malformed results file is named", "[report]") {
     const auto dir = std::filesystem::temp_directory_path() / "tp-report-malformed";
     std::filesystem::remove_all(dir);
@@ -435,7 +482,7 @@ TEST_CASE("the renderings carry the blocks, the HTML page stands alone", "[repor
     tp::report::Table table;
     table.header = {"claim", "verdict"};
     table.rows = {{"a | b", "holds"}, {"<c>", "does not apply"}};
-    table.verdict_column = 1;
+    table.verdict_columns = {1};
     doc.blocks = {tp::report::Heading{2, "Claims"}, table,
                   tp::report::FigureBlock{"fig", "A figure", "How to read it.",
                                           "<?xml version=\"1.0\"?>\n<svg><defs><path id='gpPt0'/>"

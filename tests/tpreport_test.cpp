@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "run_program.hpp"
@@ -111,4 +112,129 @@ TEST_CASE("tpreport: usage errors name the flag and exit 2", "[tpreport]") {
     const auto unknown = run_program("tpreport", {"--results", ".", "--colour"});
     CHECK(unknown.exit_code == 2);
     CHECK_THAT(unknown.err, Catch::Contains("--colour"));
+}
+
+namespace {
+
+// A second machine made from the fixture run: another host and kernel, measured at another
+// time, inside a pids cgroup of 600, and written by `version`.
+void make_other_machine(const fs::path& results, const std::string& version = "0.1.0") {
+    for (const auto& entry : fs::directory_iterator(results)) {
+        if (entry.path().extension() != ".json") continue;
+        nlohmann::json j = nlohmann::json::parse(read_file(entry.path()));
+        if (j.contains("version")) j["version"] = version;
+        if (j.contains("context")) {
+            auto& c = j["context"];
+            c["host"] = "laptop";
+            c["kernel"] = "Linux 5.15.0-91-generic";
+            c["time"] = "2026-12-01T09:00:00Z";
+            c["limits"].push_back({{"limit", "pids cgroup"},
+                                   {"source", "/sys/fs/cgroup/pids/tp/pids.max"},
+                                   {"unit", "tasks"},
+                                   {"current", 40},
+                                   {"ceiling", 600},
+                                   {"reserved", 0},
+                                   {"enforced", true},
+                                   {"headroom_threads", 560}});
+        }
+        std::ofstream(entry.path()) << j.dump(1);
+    }
+}
+
+}  // namespace
+
+TEST_CASE(
+    "tpreport with several --results: the machines side by side, each as its own report "
+    "has it",
+    "[tpreport]") {
+    const ScratchRun run;
+    fs::copy(kFixture, run.dir / "laptop");
+    make_other_machine(run.dir / "laptop");
+    const fs::path out = run.dir / "compared";
+    const auto result =
+        run_program("tpreport", {"--results", (run.dir / "results").string(), "--results",
+                                 (run.dir / "laptop").string(), "--out", out.string()});
+    INFO(result.err);
+    REQUIRE(result.exit_code == 0);
+    CHECK_THAT(result.out, Catch::Contains("2 machines"));
+
+    const std::string md = read_file(out / "report.md");
+    INFO(md.substr(0, 3000));
+    CHECK_THAT(md, Catch::Contains("| host | vm | laptop |"));
+    CHECK_THAT(md, Catch::Contains("Linux 5.15.0-91-generic"));
+    CHECK_THAT(md, Catch::Contains("| pids cgroup | none | 40 of 600 tasks "
+                                   "(/sys/fs/cgroup/pids/tp/pids.max) |"));
+    CHECK_THAT(md, Catch::Contains("| # | The article says | vm | vm: measured | laptop | laptop: "
+                                   "measured |"));
+    CHECK_THAT(md, Catch::Contains("vm: threads") && Catch::Contains("laptop: RSS/thread KiB"));
+    // No figures of its own: each machine's are in its own report.
+    CHECK_FALSE(fs::exists(out / "figures"));
+    const std::string html = read_file(out / "report.html");
+    CHECK_THAT(html, Catch::Contains("<td class=\"holds\">holds</td>"));
+
+    // Each machine's data is what its own report.json says, with its label and folder.
+    const auto single = run_program("tpreport", run.args());
+    REQUIRE(single.exit_code == 0);
+    const auto own = nlohmann::json::parse(read_file(run.dir / "report" / "report.json"));
+    const auto both = nlohmann::json::parse(read_file(out / "report.json"));
+    REQUIRE(both["machines"].size() == 2);
+    auto first = both["machines"][0];
+    CHECK(first["label"] == "vm");
+    CHECK(first["results"] == (run.dir / "results").string());
+    first.erase("label");
+    first.erase("results");
+    CHECK(first == own);
+    CHECK(both["machines"][1]["machine"]["host"] == "laptop");
+    REQUIRE(both["claims"].size() == own["claims"].size());
+    for (std::size_t i = 0; i < own["claims"].size(); ++i) {
+        CHECK(both["claims"][i]["id"] == own["claims"][i]["id"]);
+        CHECK(both["claims"][i]["verdicts"]["vm"] == own["claims"][i]["verdict"]);
+        CHECK(both["claims"][i]["verdicts"]["laptop"] == own["claims"][i]["verdict"]);
+    }
+}
+
+TEST_CASE(
+    "tpreport with several --results: the same run twice, another version's results, no "
+    "--out: one line, and no report",
+    "[tpreport]") {
+    const ScratchRun run;
+    const fs::path out = run.dir / "compared";
+    const std::string mine = (run.dir / "results").string();
+    SECTION("the same machine and time twice") {
+        fs::copy(kFixture, run.dir / "copy");
+        const auto result = run_program(
+            "tpreport",
+            {"--results", mine, "--results", (run.dir / "copy").string(), "--out", out.string()});
+        CHECK(result.exit_code == 1);
+        CHECK_THAT(result.err, Catch::Contains(mine) && Catch::Contains("copy") &&
+                                   Catch::Contains("same machine and time"));
+        CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+    }
+    SECTION("results of another threadprobe release") {
+        fs::copy(kFixture, run.dir / "old");
+        make_other_machine(run.dir / "old", "0.0.7");
+        const auto result = run_program(
+            "tpreport",
+            {"--results", mine, "--results", (run.dir / "old").string(), "--out", out.string()});
+        CHECK(result.exit_code == 1);
+        CHECK_THAT(result.err, Catch::Contains((run.dir / "old").string()) &&
+                                   Catch::Contains("threadprobe 0.0.7"));
+        CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+    }
+    SECTION("a --label too few, or twice the same") {
+        for (const auto& labels : std::vector<std::vector<std::string>>{{"a"}, {"a", "a"}}) {
+            std::vector<std::string> args{"--results", mine,    "--results",
+                                          mine,        "--out", out.string()};
+            for (const auto& l : labels) args.insert(args.end(), {"--label", l});
+            const auto result = run_program("tpreport", args);
+            CHECK(result.exit_code == 2);
+            CHECK_THAT(result.err, Catch::Contains("--label"));
+        }
+    }
+    SECTION("several without --out") {
+        const auto result = run_program("tpreport", {"--results", mine, "--results", mine});
+        CHECK(result.exit_code == 2);
+        CHECK_THAT(result.err, Catch::Contains("--out"));
+    }
+    CHECK_FALSE(fs::exists(out));
 }
