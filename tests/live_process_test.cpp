@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "deep_threads_subject.hpp"
 #include "result_files.hpp"
 #include "run_program.hpp"
 
@@ -16,23 +17,7 @@ namespace {
 using nlohmann::json;
 using tp::test::run_program;
 
-// deep_threads running: its threads blocked at their depths until it is destroyed.
-struct Subject {
-    tp::Subprocess process;
-    json ready;
-
-    Subject(const std::string& stack, const std::string& depths)
-        : process({tp::test::program("deep_threads"), stack, depths}, [] {
-              tp::SubprocessOptions o;
-              o.stdin_pipe = true;
-              return o;
-          }()) {
-        const auto line = process.read_line(std::chrono::seconds(20));
-        REQUIRE(line);
-        ready = json::parse(*line);
-    }
-    pid_t pid() const { return ready["pid"].get<pid_t>(); }
-};
+using Subject = tp::test::DeepThreads;
 
 const json* thread_of(const json& r, pid_t tid) {
     for (const json& t : r["threads"])

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "background_program.hpp"
+#include "deep_threads_subject.hpp"
 #include "result_files.hpp"
 #include "run_program.hpp"
 #include "temp_tree.hpp"
@@ -38,22 +39,9 @@ bool installed(const char* path) {
     return ::access(path, X_OK) == 0;
 }
 
-// deep_threads running: its threads blocked at their depths until it is destroyed.
-struct Subject {
-    tp::Subprocess process;
-    json ready;
-
-    Subject()
-        : process({tp::test::program("deep_threads"), "65536", "8,24"}, [] {
-              tp::SubprocessOptions o;
-              o.stdin_pipe = true;
-              return o;
-          }()) {
-        const auto line = process.read_line(std::chrono::seconds(20));
-        REQUIRE(line);
-        ready = json::parse(*line);
-    }
-    pid_t pid() const { return ready["pid"].get<pid_t>(); }
+// Two threads of 64 KiB stacks, 8 and 24 KiB deep.
+struct Subject : tp::test::DeepThreads {
+    Subject() : DeepThreads("65536", "8,24") {}
 };
 
 // A series' name as the exposition spells it: labels sorted by name (both prometheus-cpp and
