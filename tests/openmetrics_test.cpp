@@ -107,16 +107,18 @@ class NodeExporter {
               }()) {
         const std::regex listening(R"(msg="Listening on" address=127\.0\.0\.1:(\d+))");
         const auto deadline = Clock::now() + std::chrono::seconds(20);
-        std::smatch m;
         for (;;) {
+            // The match points into the log: read the port while the log still lives.
             const std::string log = process_.output_text(tp::Stream::err);
-            if (std::regex_search(log, m, listening)) break;
+            if (std::smatch m; std::regex_search(log, m, listening)) {
+                port_ = static_cast<std::uint16_t>(std::stoul(m[1].str()));
+                break;
+            }
             INFO(log);
             REQUIRE(process_.running());
             REQUIRE(Clock::now() < deadline);
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
-        port_ = static_cast<std::uint16_t>(std::stoul(m[1]));
     }
 
     // GET /metrics: the body of the answer.
