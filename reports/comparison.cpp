@@ -105,8 +105,9 @@ std::string busy_text(const Results& r) {
     double sum = 0;
     int runs = 0;
     for (const auto& e : r.experiments()) {
-        if (!r.has(e.name) || !r.document(e.name).contains("load")) continue;
-        sum += r.number(e.name, "/load/other_cores");
+        const auto other = other_work(r, e.name);
+        if (!other) continue;
+        sum += *other;
         ++runs;
     }
     return runs ? fmt::format("{:.2f} cores of other work on average", sum / runs) : "not recorded";

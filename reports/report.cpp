@@ -362,13 +362,6 @@ Table live_high_water_table(const std::vector<LiveInspection>& live) {
     return t;
 }
 
-// The work other than the probes' while each performance run ran (the probes record it from
-// /proc/stat against their own CPU time); nothing for results from before they did.
-std::optional<double> other_work(const Results& r, const std::string& name) {
-    if (!r.has(name) || !r.document(name).contains("load")) return std::nullopt;
-    return r.number(name, "/load/other_cores");
-}
-
 std::string load_line(const Results& r) {
     double most = 0, sum = 0, steal = 0;
     std::string busiest;
@@ -435,6 +428,13 @@ std::vector<Block> runs_section(const Results& r) {
 // The machine is described by the first sweep run: every probe writes the same context.
 std::string context_file(const Results& r) {
     return read_sweep(r).front().name;
+}
+
+// The work other than the probes' while each performance run ran (the probes record it from
+// /proc/stat against their own CPU time); nothing for results from before they did.
+std::optional<double> other_work(const Results& r, const std::string& name) {
+    if (!r.has(name) || !r.document(name).contains("load")) return std::nullopt;
+    return r.number(name, "/load/other_cores");
 }
 
 double total_seconds(const Results& r) {

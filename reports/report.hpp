@@ -3,6 +3,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct RunInfo {
 
 // The result file whose context describes the machine: every probe writes the same one.
 std::string context_file(const Results& results);
+// The work other than the probes' while experiment `name` ran, in cores (the probes record it
+// from /proc/stat against their own CPU time); nothing for results from before they did.
+std::optional<double> other_work(const Results& results, const std::string& name);
 // The experiments' run time, added up.
 double total_seconds(const Results& results);
 // Throws ResultsError naming the folder when its results come from a threadprobe release
