@@ -29,7 +29,6 @@ class MetricsFile {
     // std::system_error naming a path that cannot be written.
     explicit MetricsFile(std::filesystem::path path);
 
-    const std::filesystem::path& path() const { return path_; }
     // Replaces the file's content whole. Throws std::system_error on failure.
     void write(const std::string& content);
 
