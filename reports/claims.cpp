@@ -88,15 +88,26 @@ Claim serialisation_claim(const Results& r, const std::string& model, Holds side
     return c;
 }
 
-// CPython's threads as the Python server runs them (results named python-threads), fibserver's
-// models by name.
-constexpr const char* kCpythonThreads = "python-threads";
+// The Python server's models are named as scripts/reproduce names their results
+// (python-MODEL), fibserver's by their own names.
+const std::string kCpythonThreads = cpython_model("threads");
 std::string model_label(const std::string& model) {
-    return model == kCpythonThreads ? "CPython threads" : model + " model";
+    return is_cpython_model(model) ? model_display_name(model) : model + " model";
+}
+// "the threads model's", "CPython threads'": the reference a model's rate is compared with.
+std::string threads_possessive(const std::string& threads) {
+    return is_cpython_model(threads) ? model_label(threads) + "'"
+                                     : "the " + model_label(threads) + "'s";
 }
 bool cpython_measured(const Results& r) {
-    return !r.names_starting_with(std::string("rate-") + kCpythonThreads).empty() &&
-           !r.names_starting_with(std::string("latency-") + kCpythonThreads).empty();
+    return has_experiment(r, "rate-" + kCpythonThreads) &&
+           has_experiment(r, "latency-" + kCpythonThreads + "-1") &&
+           has_experiment(r, "latency-" + kCpythonThreads + "-2");
+}
+// Whether this run measured perf2 on the Python server's MODEL beside its threads model.
+bool cpython_rate_measured(const Results& r, const std::string& model) {
+    return has_experiment(r, "rate-" + cpython_model(model)) &&
+           has_experiment(r, "rate-" + kCpythonThreads);
 }
 
 // A claim about the GIL or Python's thread stacks is about Python: judged on CPython where this
@@ -133,6 +144,19 @@ Claim judged_on_cpython(Claim emulation, const std::optional<Claim>& cpython,
         c.busiest_other_cores =
             std::max(c.busiest_other_cores.value_or(0), *cpython->busiest_other_cores);
     return c;
+}
+
+// A perf2 claim about fibserver's model and the Python server's of the same name: `claim` is
+// made for (model, its server's threads model) on each, judged on CPython where this run
+// measured it.
+const NativeFigure kFibserver{"fibserver", "fibserver", "fibserver"};
+template <typename MakeClaim>
+Claim on_both_servers(const Results& r, const std::string& model, MakeClaim claim) {
+    return judged_on_cpython(claim(model, "threads"),
+                             cpython_rate_measured(r, model)
+                                 ? std::optional(claim(cpython_model(model), kCpythonThreads))
+                                 : std::nullopt,
+                             kFibserver);
 }
 
 // Two clients' median latency over one client's, repetition by repetition.
@@ -355,19 +379,21 @@ std::vector<double> rate_shares(const std::vector<RateRun>& model,
     });
 }
 
-Claim pool_costs_tiny_requests(const Results& r) {
-    const auto pool = read_rate_runs(r, "pool");
-    const auto threads = read_rate_runs(r, "threads");
+Claim pool_costs_tiny_requests(const Results& r, const std::string& pool_model,
+                               const std::string& threads_model) {
+    const auto pool = read_rate_runs(r, pool_model);
+    const auto threads = read_rate_runs(r, threads_model);
     std::vector<double> costs;
     for (double share : rate_shares(pool, threads)) costs.push_back(100 * (1 - share));
     const Judged j = judged(costs, Holds::at_least, 85);
     Claim c{
         "A process pool lowers the rate of tiny requests, by about 95% in the article, "
         "because every request travels to another process and back.",
-        fmt::format("pool: {} requests/s against {} with threads computing inline: {} lower",
-                    describe(baseline_spread(pool), "{:.0f}"),
-                    describe(baseline_spread(threads), "{:.0f}"), describe(j.spread, "{:.0f}%")),
-        "holds if the pool's rate is at least 85% below the threads model's",
+        fmt::format("{}: {} requests/s against {} with {} computing inline: {} lower",
+                    model_label(pool_model), describe(baseline_spread(pool), "{:.0f}"),
+                    describe(baseline_spread(threads), "{:.0f}"), model_label(threads_model),
+                    describe(j.spread, "{:.0f}%")),
+        "holds if the pool's rate is at least 85% below the same server's threads model's",
         j.verdict,
         {},
         "pool-costs-tiny-requests",
@@ -378,22 +404,24 @@ Claim pool_costs_tiny_requests(const Results& r) {
     return c;
 }
 
-Claim inline_model_rate(const Results& r, const std::string& model, std::string id,
-                        std::string article) {
+Claim inline_model_rate(const Results& r, const std::string& model,
+                        const std::string& threads_model, std::string id, std::string article,
+                        const std::string& rule_name) {
     const auto runs = read_rate_runs(r, model);
-    const auto threads = read_rate_runs(r, "threads");
+    const auto threads = read_rate_runs(r, threads_model);
     const Judged j = judged(rate_shares(runs, threads), Holds::at_least, 0.8);
     Claim c{std::move(article),
-            fmt::format("{}: {} requests/s, {} of the threads model's {}", model,
+            fmt::format("{}: {} requests/s, {} of {} {}", model_label(model),
                         describe(baseline_spread(runs), "{:.0f}"),
-                        describe(percent(j.spread), "{:.0f}%"),
+                        describe(percent(j.spread), "{:.0f}%"), threads_possessive(threads_model),
                         describe(baseline_spread(threads), "{:.0f}")),
-            fmt::format("holds if {} keeps at least 80% of the threads model's rate", model),
+            fmt::format("holds if {} keeps at least 80% of the same server's threads model's rate",
+                        rule_name),
             j.verdict,
             {},
             std::move(id),
             0.8,
-            {{model + "'s rate / the threads model's", j.spread, "ratio"}}};
+            {{rule_name + "'s rate / the threads model's", j.spread, "ratio"}}};
     note_runs(c, runs);
     note_runs(c, threads);
     return c;
@@ -751,16 +779,35 @@ std::vector<Claim> evaluate_claims(const Results& r) {
         parallel_latency(r, "pool", "pool-uses-every-core",
                          "With a process pool, CPU-bound requests from two clients use every core "
                          "(perf1 scales)."),
-        pool_costs_tiny_requests(r),
-        rate_drop_claim(r, "pool", Holds::at_most, 20, "pool-holds-steady",
-                        "...but with a pool the rate holds steady while a long request runs.",
-                        "holds if the pool's tiny-request rate drops by at most 20% while fib(N) "
-                        "runs"),
-        inline_model_rate(r, "threshold", "threshold-avoids-pool-cost",
-                          "A threshold that sends only big requests to the pool avoids most of "
-                          "the pool's cost."),
-        inline_model_rate(r, "prefork", "prefork-no-overhead",
-                          "A pre-forked server has no communication overhead for each request."),
+        on_both_servers(r, "pool",
+                        [&](const std::string& pool, const std::string& threads) {
+                            return pool_costs_tiny_requests(r, pool, threads);
+                        }),
+        on_both_servers(r, "pool",
+                        [&](const std::string& pool, const std::string&) {
+                            return rate_drop_claim(
+                                r, pool, Holds::at_most, 20, "pool-holds-steady",
+                                "...but with a pool the rate holds steady while a long request "
+                                "runs.",
+                                "holds if the pool's tiny-request rate drops by at most 20% while "
+                                "fib(N) runs");
+                        }),
+        on_both_servers(r, "threshold",
+                        [&](const std::string& threshold, const std::string& threads) {
+                            return inline_model_rate(
+                                r, threshold, threads, "threshold-avoids-pool-cost",
+                                "A threshold that sends only big requests to the pool avoids "
+                                "most of the pool's cost.",
+                                "threshold");
+                        }),
+        on_both_servers(r, "prefork",
+                        [&](const std::string& prefork, const std::string& threads) {
+                            return inline_model_rate(
+                                r, prefork, threads, "prefork-no-overhead",
+                                "A pre-forked server has no communication overhead for each "
+                                "request.",
+                                "prefork");
+                        }),
         bookkeeping_is_small(r, largest),
         unless_cut_short(default_stack_is_8mb(default_1000), default_1000),
         unless_cut_short(thousand_threads_look_like_8gb(default_1000), default_1000),

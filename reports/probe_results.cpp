@@ -34,6 +34,36 @@ const std::vector<std::string>& article_models() {
     return models;
 }
 
+bool has_experiment(const Results& r, const std::string& name) {
+    return r.has(name) || !r.names_starting_with(name + ".r").empty();
+}
+
+namespace {
+constexpr std::string_view kCpythonPrefix = "python-";
+}
+
+std::string cpython_model(const std::string& model) {
+    return std::string(kCpythonPrefix) + model;
+}
+
+bool is_cpython_model(const std::string& name) {
+    return name.starts_with(kCpythonPrefix);
+}
+
+std::vector<std::string> measured_cpython_models(const Results& r) {
+    std::vector<std::string> out;
+    for (const std::string model : {"iterative", "threads", "pool", "threshold", "prefork"}) {
+        const std::string name = cpython_model(model);
+        if (has_experiment(r, "rate-" + name) || has_experiment(r, "latency-" + name + "-1"))
+            out.push_back(name);
+    }
+    return out;
+}
+
+std::string model_display_name(const std::string& model) {
+    return is_cpython_model(model) ? "CPython " + model.substr(kCpythonPrefix.size()) : model;
+}
+
 std::string stack_label(std::uint64_t stack_bytes, bool default_stack) {
     const std::string size = stack_bytes % (1024 * 1024) == 0
                                  ? fmt::format("{} MiB", stack_bytes / (1024 * 1024))

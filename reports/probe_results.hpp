@@ -16,6 +16,16 @@ namespace tp::report {
 
 // The concurrency models, in the article's order.
 const std::vector<std::string>& article_models();
+// Whether the results hold experiment NAME, once or as repetitions NAME.rK.
+bool has_experiment(const Results& results, const std::string& name);
+// The Python server's MODEL as scripts/reproduce names its results: python-MODEL.
+std::string cpython_model(const std::string& model);
+bool is_cpython_model(const std::string& name);
+// The Python server's models whose perf1 or perf2 these results hold, in the article's order,
+// named as their results are (python-threads, python-pool, ...).
+std::vector<std::string> measured_cpython_models(const Results& results);
+// "CPython threads" for the Python server's python-threads; fibserver's models as named.
+std::string model_display_name(const std::string& model);
 
 // One process's memory at the baseline and at the plateau of a threadprobe run (KiB).
 struct SideMemory {

@@ -102,29 +102,42 @@ std::string spread_text(const std::vector<double>& values, const char* format) {
     return describe(spread_of(values), format);
 }
 
+// A model's row: its perf1 medians and ratio, its perf2 rates; "-" for what was not measured.
+std::vector<std::string> model_row(const Results& r, const std::string& model, std::string label) {
+    std::vector<double> p50_one, p50_two, ratio, baseline, during, change;
+    if (has_experiment(r, fmt::format("latency-{}-1", model)) &&
+        has_experiment(r, fmt::format("latency-{}-2", model))) {
+        const auto one = read_latency_runs(r, model, 1), two = read_latency_runs(r, model, 2);
+        for (const auto& run : one) p50_one.push_back(run.p50_ms);
+        for (const auto& run : two) p50_two.push_back(run.p50_ms);
+        for (std::size_t i = 0; i < std::min(one.size(), two.size()); ++i)
+            ratio.push_back(two[i].p50_ms / one[i].p50_ms);
+    }
+    if (has_experiment(r, "rate-" + model))
+        for (const auto& run : read_rate_runs(r, model)) {
+            baseline.push_back(run.baseline_rps);
+            if (run.during_rps) during.push_back(*run.during_rps);
+            if (run.drop_percent) change.push_back(-*run.drop_percent);
+        }
+    return {std::move(label),
+            spread_text(p50_one, "{:.1f}"),
+            spread_text(p50_two, "{:.1f}"),
+            spread_text(ratio, "x{:.2f}"),
+            spread_text(baseline, "{:.0f}"),
+            spread_text(during, "{:.0f}"),
+            spread_text(change, "{:+.1f}%")};
+}
+
+// fibserver's models, then the Python server's where this run measured CPython.
 Table models_table(const Results& r) {
     Table t;
     t.header = {"model", "p50 1 client ms", "p50 2 clients ms",
                 "ratio", "tiny requests/s", "during long request",
                 "change"};
     t.numeric = {false, true, true, true, true, true, true};
-    for (const auto& model : article_models()) {
-        const auto one = read_latency_runs(r, model, 1), two = read_latency_runs(r, model, 2);
-        const auto rate = read_rate_runs(r, model);
-        std::vector<double> p50_one, p50_two, ratio, baseline, during, change;
-        for (const auto& run : one) p50_one.push_back(run.p50_ms);
-        for (const auto& run : two) p50_two.push_back(run.p50_ms);
-        for (std::size_t i = 0; i < std::min(one.size(), two.size()); ++i)
-            ratio.push_back(two[i].p50_ms / one[i].p50_ms);
-        for (const auto& run : rate) {
-            baseline.push_back(run.baseline_rps);
-            if (run.during_rps) during.push_back(*run.during_rps);
-            if (run.drop_percent) change.push_back(-*run.drop_percent);
-        }
-        t.rows.push_back({model, spread_text(p50_one, "{:.1f}"), spread_text(p50_two, "{:.1f}"),
-                          spread_text(ratio, "x{:.2f}"), spread_text(baseline, "{:.0f}"),
-                          spread_text(during, "{:.0f}"), spread_text(change, "{:+.1f}%")});
-    }
+    for (const auto& model : article_models()) t.rows.push_back(model_row(r, model, model));
+    for (const auto& model : measured_cpython_models(r))
+        t.rows.push_back(model_row(r, model, model_display_name(model)));
     return t;
 }
 
@@ -222,7 +235,7 @@ std::vector<Block> gil_comparison_section(const Results& r) {
     std::vector<Block> out;
     out.push_back(Heading{3, "The emulated GIL against CPython"});
     const auto gil = gil_figures(r, "gil");
-    const auto cpython = gil_figures(r, "python-threads");
+    const auto cpython = gil_figures(r, cpython_model("threads"));
     if (!gil) return out;
     if (!cpython) {
         out.push_back(
@@ -563,7 +576,7 @@ nlohmann::json report_data(const Results& r, const std::vector<Claim>& claims,
             {"claims", out_claims},
             {"comparison",
              {{"gil", gil_figures_json(gil_figures(r, "gil"))},
-              {"cpython", gil_figures_json(gil_figures(r, "python-threads"))}}}};
+              {"cpython", gil_figures_json(gil_figures(r, cpython_model("threads")))}}}};
 }
 
 }  // namespace tp::report

@@ -548,8 +548,9 @@ TEST_CASE("a range is judged against its threshold from both ends", "[report]") 
 
 namespace {
 
-// The fixture with CPython measured too: the gil model's perf1 and perf2 documents copied as
-// the Python server's threads model's, as scripts/reproduce names them with python3 present.
+// The fixture with CPython measured too, as scripts/reproduce names the Python server's results
+// with python3 present: the gil model's perf1 and perf2 documents copied as its threads model's,
+// fibserver's pool, threshold and prefork perf2 as its own.
 Results with_cpython(const Results& fixture) {
     std::map<std::string, nlohmann::json> documents;
     for (const auto& name : fixture.names_starting_with(""))
@@ -559,6 +560,8 @@ Results with_cpython(const Results& fixture) {
         copy.replace(copy.find("gil"), 3, "python-threads");
         documents[copy] = fixture.document(name);
     }
+    for (const std::string model : {"pool", "threshold", "prefork"})
+        documents["rate-python-" + model] = fixture.document("rate-" + model);
     return Results(fixture.origin(), documents, fixture.experiments());
 }
 
@@ -605,6 +608,56 @@ TEST_CASE("the GIL's claims are judged on CPython where it was measured, the emu
         CHECK(data["comparison"]["cpython"]["perf2_drop_percent"]["median"] == 50.0);
         CHECK(data["comparison"]["gil"]["perf1_ratio"]["median"] ==
               data["comparison"]["cpython"]["perf1_ratio"]["median"]);
+    }
+}
+
+TEST_CASE("the claims on the pool and threshold and prefork are judged on CPython where measured",
+          "[report]") {
+    const std::string costs = "A process pool lowers the rate of tiny requests";
+    const std::vector<std::string> perf2_claims = {costs, "...but with a pool the rate holds",
+                                                   "A threshold that sends only big",
+                                                   "A pre-forked server has no"};
+    const Results fixture = Results::load(kFixture);
+    SECTION("without CPython: judged on fibserver, and said so") {
+        const auto claims = tp::report::evaluate_claims(fixture);
+        for (const auto& start : perf2_claims)
+            CHECK_THAT(claim_starting(claims, start).measured,
+                       Catch::Contains("CPython not measured (no python3): judged on fibserver"));
+        const std::string md =
+            tp::report::to_markdown(tp::report::build_report(fixture, claims, {}, {}));
+        CHECK_THAT(md, !Catch::Contains("| CPython"));
+    }
+    SECTION("with CPython: its verdict decides, fibserver's figure beside it") {
+        Results results = with_cpython(fixture);
+        // The fixture's fibserver pool is 63% below its threads model: the claim differs there.
+        // CPython's pool 95% below CPython's threads makes it hold.
+        REQUIRE(claim_starting(tp::report::evaluate_claims(fixture), costs).verdict ==
+                Verdict::differs);
+        const double threads = results.number("rate-python-threads", "/summary/baseline_rps");
+        results.edit("rate-python-pool")["summary"]["baseline_rps"] = threads * 0.05;
+        const auto claims = tp::report::evaluate_claims(results);
+        const Claim pool = claim_starting(claims, costs);
+        CHECK(pool.verdict == Verdict::holds);
+        CHECK_THAT(pool.measured, Catch::StartsWith("CPython pool: ") &&
+                                      Catch::Contains("with CPython threads computing inline: 95% "
+                                                      "lower (judged on CPython); fibserver: "
+                                                      "pool model: "));
+        REQUIRE(pool.figures.size() == 2);
+        CHECK(pool.figures[0].name == "CPython: pool's rate below the threads model's");
+        CHECK(pool.figures[1].name == "fibserver: pool's rate below the threads model's");
+        CHECK(std::count(pool.sources.begin(), pool.sources.end(), "rate-python-pool") == 1);
+        for (const auto& start : perf2_claims)
+            CHECK_THAT(claim_starting(claims, start).measured,
+                       Catch::Contains("(judged on CPython); fibserver: "));
+        CHECK_THAT(
+            claim_starting(claims, "A threshold that").measured,
+            Catch::StartsWith("CPython threshold: ") && Catch::Contains(" of CPython threads' "));
+        // The models table has the Python server's rows after fibserver's.
+        const std::string md =
+            tp::report::to_markdown(tp::report::build_report(results, claims, {}, {}));
+        CHECK_THAT(md, Catch::Contains("| CPython threads |") &&
+                           Catch::Contains("| CPython pool |") &&
+                           Catch::Contains("| CPython prefork |"));
     }
 }
 
