@@ -178,30 +178,40 @@ def serve_with_threads(listener, protocol, raw_grace):
 def serve_preforked(listener, protocol, raw_grace, workers):
     # The article's pre-fork: N processes accept on the one socket, each serving one client
     # at a time. The parent only waits; on the stop signal it ends its own children, by pid.
+    # The stop signals wait while it forks: one that arrived inside os.fork() would raise Stop in
+    # the interpreter's after-fork hooks, which swallow it, and the server would never stop.
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
     children = []
-    for _ in range(workers):
-        pid = os.fork()
-        if pid == 0:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            try:
-                serve_iteratively(listener, protocol, raw_grace)
-            finally:
-                os._exit(0)
-        children.append(pid)
     try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+        try:
+            for _ in range(workers):
+                pid = os.fork()
+                if pid == 0:
+                    signal.signal(signal.SIGINT, signal.SIG_DFL)
+                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
+                    try:
+                        serve_iteratively(listener, protocol, raw_grace)
+                    finally:
+                        os._exit(0)
+                children.append(pid)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
         while children:
             pid, _ = os.wait()
             children.remove(pid)
     finally:
-        for pid in children:
-            try:
-                os.kill(pid, signal.SIGTERM)
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
-            except ProcessLookupError:
-                pass
+        end_children(children)
+
+
+def end_children(children):
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+        except (ChildProcessError, ProcessLookupError):
+            pass
 
 
 def worker_signals():
