@@ -1,6 +1,7 @@
 // latencyprobe end to end against a real embedded fibserver on loopback.
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -75,6 +76,49 @@ TEST_CASE("two clients: every request timed, per client and overall", "[latencyp
     CHECK(*run.parallel_speedup == p["speedup"].get<double>());
 }
 
+TEST_CASE("each PU's speed is checked on both sides of the run; one-pu computes on the fastest",
+          "[latencyprobe]") {
+    const json r = run_json("latencyprobe", {"--placement=one-pu", "--n=25", "--count=3"});
+    const auto pus = r["context"]["topology"]["pus"].get<std::size_t>();
+    std::vector<std::string> checked;
+    for (const char* when : {"before", "after"}) {
+        const json& check = r["speed_checks"][when];
+        INFO(when);
+        CHECK(check["fib_n"] == 32);
+        // One PU at a time, every one this process may use.
+        REQUIRE(check["pus"].size() == pus);
+        for (const auto& pu : check["pus"]) {
+            // fib(32) is millions of calls: at least a few hundred microseconds on any machine
+            // of this decade, and under a second on any at all.
+            CHECK(pu["fib_ms"].get<double>() > 0.1);
+            CHECK(pu["fib_ms"].get<double>() < 1000);
+            if (std::string(when) == "before") checked.push_back(pu["pu"]);
+        }
+    }
+    // The client and its server ran on the PU the check before found fastest.
+    const json& placement = r["config"]["placement"];
+    CHECK(placement["mode"] == "one-pu");
+    REQUIRE(placement["pu"].is_string());
+    const json& before = r["speed_checks"]["before"]["pus"];
+    const auto fastest =
+        std::min_element(before.begin(), before.end(), [](const json& a, const json& b) {
+            return a["fib_ms"].get<double>() < b["fib_ms"].get<double>();
+        });
+    CHECK(placement["pu"] == (*fastest)["pu"]);
+    // The report's reader takes the checks of that PU alone.
+    const auto results = tp::test::report_input("latency-threads-1", r);
+    const auto run = tp::report::read_latency(results, "threads", 1);
+    CHECK(run.speed.fib_ms.size() == 2);
+
+    // The article's perf1 runs free: every PU's checks count.
+    const json free = run_json("latencyprobe", {"--n=20", "--count=2"});
+    CHECK(free["config"]["placement"]["mode"] == "free");
+    CHECK(free["config"]["placement"]["pu"].is_null());
+    const auto free_run =
+        tp::report::read_latency(tp::test::report_input("latency-threads-1", free), "threads", 1);
+    CHECK(free_run.speed.fib_ms.size() == 2 * pus);
+}
+
 TEST_CASE("a duration repeats for a while instead of a count", "[latencyprobe]") {
     // fib(27): a third of a millisecond of the server's time here, and long beside what the
     // client does between two requests (a clock read, a push_back), so that waiting for replies
@@ -113,6 +157,8 @@ TEST_CASE("latencyprobe bad input: one line naming the flag, exit 2", "[latencyp
         {{"--connect=here"}, "--connect"},
         {{"--workers=0"}, "--workers"},
         {{"--connect=127.0.0.1:25000", "--workers=2"}, "--workers"},
+        {{"--placement=everywhere"}, "--placement"},
+        {{"--placement=one-pu", "--clients=2"}, "--placement"},
     };
     for (const auto& [args, says] : cases) {
         const auto run = run_program("latencyprobe", args);

@@ -9,6 +9,7 @@
 
 #include "fib.hpp"
 #include "stop_signal.hpp"
+#include "topology.hpp"
 
 namespace tp {
 namespace {
@@ -49,6 +50,13 @@ LatencyProbeResult run_latencyprobe(const LatencyProbeConfig& config, StopSignal
     result.config = config;
     const CpuClock cpu_at_start = read_cpu_clock(ProcFs{});
     result.context = read_machine_context(ProcFs{}, ::getpid(), {8 << 20, true});
+    result.speed_before = check_pu_speeds();
+    if (config.placement == Placement::one_pu) {
+        // Before the embedded server starts, so that it and every thread and process it makes
+        // inherit the binding.
+        result.pinned_pu = fastest_pu(*result.speed_before);
+        bind_process_tree(::getpid(), *result.pinned_pu);
+    }
     ServerHandle server(config.server);
     result.server = server.identity();
     const std::string expected = std::to_string(fib_by_iteration(config.n));
@@ -96,11 +104,16 @@ LatencyProbeResult run_latencyprobe(const LatencyProbeConfig& config, StopSignal
     const auto t0 = Clock::now();
     start.arrive_and_wait();
     const std::uint64_t total = config.count ? *config.count * config.clients : 0;
+    // Woken every few milliseconds, so that the run ends soon after its last reply (a wait of
+    // 200 ms added up to that to every run); progress is said every 200 ms.
+    auto next_progress = Clock::now();
     while (running.load() > 0) {
-        if (stop.wait_for(std::chrono::milliseconds(200))) {
+        if (stop.wait_for(std::chrono::milliseconds(5))) {
             result.interrupted = true;
             break;
         }
+        if (Clock::now() < next_progress) continue;
+        next_progress += std::chrono::milliseconds(200);
         progress(total ? fmt::format("{} of {} requests answered", answered.load(), total)
                        : fmt::format("{} requests answered", answered.load()));
     }
@@ -115,6 +128,7 @@ LatencyProbeResult run_latencyprobe(const LatencyProbeConfig& config, StopSignal
     result.overall = latency_stats(all);
     if (config.clients > 1 && !result.interrupted)
         result.parallelism_after = measure_parallel_speedup(config.clients);
+    if (!result.interrupted) result.speed_after = check_pu_speeds();
     server.stop();
     result.load = load_between(cpu_at_start, read_cpu_clock(ProcFs{}));
     return result;
@@ -130,26 +144,31 @@ json to_json(const LatencyProbeResult& r) {
         j["latencies_ms"] = lat;
         clients.push_back(j);
     }
-    return {{"tool", "latencyprobe"},
-            {"version", THREADPROBE_VERSION},
-            {"context", to_json(r.context)},
-            {"config",
-             {{"clients", r.config.clients},
-              {"n", r.config.n},
-              {"count", r.config.count ? json(*r.config.count) : json(nullptr)},
-              {"duration_s", r.config.duration
-                                 ? json(std::chrono::duration<double>(*r.config.duration).count())
-                                 : json(nullptr)},
-              {"server", r.server.description()},
-              {"server_model", r.server.embedded ? json(r.server.model) : json(nullptr)}}},
-            {"load", to_json(r.load)},
-            {"parallelism", speedup_json(r.parallelism)},
-            {"parallelism_after", speedup_json(r.parallelism_after)},
-            {"summary",
-             {{"overall", stats_json(r.overall)},
-              {"clients", clients},
-              {"elapsed_s", round3(r.elapsed_s)},
-              {"interrupted", r.interrupted}}}};
+    return {
+        {"tool", "latencyprobe"},
+        {"version", THREADPROBE_VERSION},
+        {"context", to_json(r.context)},
+        {"config",
+         {{"clients", r.config.clients},
+          {"n", r.config.n},
+          {"count", r.config.count ? json(*r.config.count) : json(nullptr)},
+          {"duration_s", r.config.duration
+                             ? json(std::chrono::duration<double>(*r.config.duration).count())
+                             : json(nullptr)},
+          {"server", r.server.description()},
+          {"server_model", r.server.embedded ? json(r.server.model) : json(nullptr)},
+          {"placement",
+           {{"mode", placement_name(r.config.placement)},
+            {"pu", r.pinned_pu ? json(*r.pinned_pu) : json(nullptr)}}}}},
+        {"load", to_json(r.load)},
+        {"parallelism", speedup_json(r.parallelism)},
+        {"parallelism_after", speedup_json(r.parallelism_after)},
+        {"speed_checks", {{"before", to_json(r.speed_before)}, {"after", to_json(r.speed_after)}}},
+        {"summary",
+         {{"overall", stats_json(r.overall)},
+          {"clients", clients},
+          {"elapsed_s", round3(r.elapsed_s)},
+          {"interrupted", r.interrupted}}}};
 }
 
 std::string to_table(const LatencyProbeResult& r) {

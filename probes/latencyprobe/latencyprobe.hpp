@@ -12,6 +12,7 @@
 #include "context.hpp"
 #include "machine_load.hpp"
 #include "parallelism.hpp"
+#include "placement.hpp"
 #include "progress.hpp"
 #include "request_clients.hpp"
 #include "target_server.hpp"
@@ -28,6 +29,11 @@ struct LatencyProbeConfig {
     std::optional<std::chrono::nanoseconds> duration;   // or for this long
     ServerSource server;
     std::chrono::seconds reply_timeout{60};
+    // free: the article's perf1, wherever the scheduler puts the clients and the server.
+    // one_pu: one client's requests computed on the PU computing fastest at the start, not on
+    // whichever one the scheduler picks (on a host that slows one of them, that decided the
+    // latency); two clients on one PU cannot run in parallel.
+    Placement placement = Placement::free;
 };
 
 struct ClientLatency {
@@ -47,6 +53,10 @@ struct LatencyProbeResult {
     // the machine could run them in parallel at all. A host that shares its virtual CPUs with
     // others can take that away for seconds at a time, unseen in /proc/stat.
     std::optional<ParallelSpeedup> parallelism, parallelism_after;
+    // Each PU's speed just before the server started and just after the clients ended:
+    // whether the host ran the machine at full speed meanwhile.
+    std::optional<SpeedCheck> speed_before, speed_after;
+    std::optional<std::string> pinned_pu;  // with Placement::one_pu
     ServerIdentity server;
     std::vector<ClientLatency> clients;
     LatencyStats overall;

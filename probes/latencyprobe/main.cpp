@@ -19,6 +19,7 @@ struct Options {
     tp::Count n;
     tp::Count count{};
     tp::Duration duration{};
+    std::string placement = "free";
     tp::ServerOptions server;
     tp::OutputOptions output;
 };
@@ -33,7 +34,8 @@ int run(int argc, char** argv) {
         ("clients,k", po::value(&o.clients)->value_name("K"), fmt::format("clients, each on its own connection (default {})", defaults.clients).c_str())
         ("n", po::value(&o.n)->value_name("N"), fmt::format("each request asks for fib(N) (default {}, as perf1.py)", defaults.n).c_str())
         ("count,c", po::value(&o.count)->value_name("C"), fmt::format("requests per client (default {})", tp::LatencyProbeConfig::kDefaultCount).c_str())
-        ("duration,d", po::value(&o.duration)->value_name("DURATION"), "or repeat for this long");
+        ("duration,d", po::value(&o.duration)->value_name("DURATION"), "or repeat for this long")
+        ("placement", po::value(&o.placement)->value_name("free|one-pu"), "free (default): wherever the scheduler puts the clients and the server, as perf1.py runs; one-pu: one client and the server it started on the PU computing fastest at the start (a host that slows one PU for seconds at a time otherwise decides one client's latency)");
     // clang-format on
     tp::add_output_options(options, o.output, "write results as JSON");
     tp::add_server_options(options, o.server);
@@ -60,6 +62,11 @@ int run(int argc, char** argv) {
     } else {
         config.count = tp::LatencyProbeConfig::kDefaultCount;
     }
+    config.placement = tp::parse_placement_option(o.placement);
+    if (config.placement == tp::Placement::one_pu && config.clients > 1)
+        throw tp::UsageError(
+            "option '--placement': one-pu takes one client (two on one PU cannot run in "
+            "parallel)");
     config.server = tp::server_source(o.server, vm, config.clients);
 
     tp::ResultOutputs outputs(o.output);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -19,7 +20,11 @@ using Clock = std::chrono::steady_clock;
 // fib(35): about 7 ms here, long enough for a scheduler to have placed the threads, short
 // enough to repeat.
 constexpr unsigned kN = 35;
-constexpr int kTries = 5;
+constexpr int kTries = 3;
+// The speed check's: fib(32), about 1.5 ms here, a fifth of the parallelism check's work; the
+// host's slow spells last far longer, and an experiment has one check on each side.
+constexpr unsigned kSpeedN = 32;
+constexpr int kSpeedTries = 3;
 
 // The time for `threads` threads to each compute fib(kN), from when all of them are running,
 // each bound to a PU of its own (round the usable ones): the question is whether the machine
@@ -72,6 +77,41 @@ ParallelSpeedup measure_parallel_speedup(unsigned threads) {
         s.together_ms = std::min(s.together_ms, compute_ms(threads, pus));
     }
     return s;
+}
+
+SpeedCheck check_pu_speeds() {
+    SpeedCheck check;
+    check.fib_n = kSpeedN;
+    for (const auto& pu : usable_pus_each()) {
+        double best_ms = INFINITY;
+        // One thread a PU, bound once (hwloc reads the topology from sysfs at every binding).
+        std::thread on_pu([&] {
+            try {
+                bind_calling_thread(pu);
+            } catch (const std::system_error&) {
+                // Not allowed to bind (a restricted container): measured where it runs.
+            }
+            std::atomic<std::uint64_t> sink{0};  // the results are used, so the work is done
+            for (int i = 0; i <= kSpeedTries; ++i) {
+                const auto start = Clock::now();
+                sink += fib(kSpeedN);
+                const double ms =
+                    std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+                if (i > 0) best_ms = std::min(best_ms, ms);  // the first: the PU leaves idle
+            }
+        });
+        on_pu.join();
+        check.pus.push_back({pu, best_ms});
+    }
+    return check;
+}
+
+nlohmann::json to_json(const std::optional<SpeedCheck>& check) {
+    if (!check) return nullptr;
+    nlohmann::json pus = nlohmann::json::array();
+    for (const auto& p : check->pus)
+        pus.push_back({{"pu", p.pu}, {"fib_ms", std::round(p.fib_ms * 1000) / 1000}});
+    return {{"fib_n", check->fib_n}, {"pus", pus}};
 }
 
 }  // namespace tp

@@ -38,7 +38,7 @@ int run(int argc, char** argv) {
         ("interfere", po::value(&o.interfere)->value_name("N@T"), "a second connection asks for fib(N) at time T, e.g. 40@2s; spam:N@T sends the article's uninterruptible instruction instead ('spam' in range(N)), e.g. spam:30000000@1s")
         ("sigint", po::bool_switch(&o.sigint), "after the run, the server started here gets SIGINT while the long request (--interfere) runs again, timed until it has stopped: the article's Ctrl-C that waits for an uninterruptible instruction")
         ("connections", po::value(&o.connections)->value_name("K"), fmt::format("connections sending tiny requests (default {})", defaults.connections).c_str())
-        ("placement", po::value(&o.placement)->value_name("one-pu|free"), "one-pu (default): the probe and the server it started share one PU, the steadiest ping-pong, and the task computing fib(N) gets the other PUs while it runs; free: wherever the scheduler puts them");
+        ("placement", po::value(&o.placement)->value_name("one-pu|free"), "one-pu (default): the probe and the server it started share one PU, the one computing fastest at the start, the steadiest ping-pong, and the task computing fib(N) gets the other PUs while it runs; free: wherever the scheduler puts them");
     // clang-format on
     tp::add_output_options(options, o.output, "write results as JSON", {},
                            "no per-second lines or summary on stdout");
@@ -66,11 +66,7 @@ int run(int argc, char** argv) {
         throw tp::UsageError(
             "option '--sigint': only for a server rateprobe starts, not --connect");
     config.time_interrupt = o.sigint;
-    const auto placement = tp::parse_placement(o.placement);
-    if (!placement)
-        throw tp::UsageError(
-            fmt::format("option '--placement': '{}' is not one-pu or free", o.placement));
-    config.placement = *placement;
+    config.placement = tp::parse_placement_option(o.placement);
     // The rate connections and the interfering one.
     config.server = tp::server_source(o.server, vm, config.connections + 1);
 

@@ -161,12 +161,6 @@ std::optional<InterruptDelay> measure_interrupt(EmbeddedServer& server,
 
 }  // namespace
 
-std::optional<Placement> parse_placement(const std::string& name) {
-    if (name == "one-pu") return Placement::one_pu;
-    if (name == "free") return Placement::free;
-    return std::nullopt;
-}
-
 int RateProbeResult::exit_code() const {
     if (interrupted) return 130;
     return error.empty() ? 0 : 1;
@@ -240,12 +234,13 @@ RateProbeResult run_rateprobe(const RateProbeConfig& config, StopSignal& stop,
     result.config = config;
     const CpuClock cpu_at_start = read_cpu_clock(ProcFs{});
     result.context = read_machine_context(ProcFs{}, ::getpid(), {8 << 20, true});
+    result.speed_before = check_pu_speeds();
     if (config.placement == Placement::one_pu) {
         // Before the embedded server starts, so that it and every process and thread it makes
         // inherit the binding: binding its tree after it is ready raced a pre-forking server
         // still forking its workers, and a worker that escaped ran the ping-pong across PUs
         // at a third of the rate.
-        result.pinned_pu = first_usable_pu();
+        result.pinned_pu = fastest_pu(*result.speed_before);
         bind_process_tree(::getpid(), *result.pinned_pu);
     }
     ServerHandle server(config.server);
@@ -366,6 +361,7 @@ RateProbeResult run_rateprobe(const RateProbeConfig& config, StopSignal& stop,
         result.interference_settled_s = interference_settled.load();
     if (interference_end.load() >= 0) result.interference_end_s = interference_end.load();
     summarize_rates(result);
+    if (!result.interrupted) result.speed_after = check_pu_speeds();
     if (config.time_interrupt && server.embedded() && result.interference_end_s &&
         result.error.empty() && !result.interrupted) {
         // The rates are measured already: a failure here is said, and they are still written.
@@ -410,12 +406,13 @@ json to_json(const RateProbeResult& r) {
           {"server", r.server.description()},
           {"server_model", r.server.embedded ? json(r.server.model) : json(nullptr)},
           {"placement",
-           {{"mode", r.config.placement == Placement::one_pu ? "one-pu" : "free"},
+           {{"mode", placement_name(r.config.placement)},
             {"pu", r.pinned_pu ? json(*r.pinned_pu) : json(nullptr)},
             {"server_pinned", r.server_pinned},
             {"long_request_tasks_moved", r.moved_tasks}}}}},
         {"timeline", timeline},
         {"load", to_json(r.load)},
+        {"speed_checks", {{"before", to_json(r.speed_before)}, {"after", to_json(r.speed_after)}}},
         {"summary",
          {{"baseline_rps", std::round(r.baseline_rps * 100) / 100},
           {"during_rps", opt(r.during_rps)},

@@ -14,6 +14,8 @@
 
 #include "context.hpp"
 #include "machine_load.hpp"
+#include "parallelism.hpp"
+#include "placement.hpp"
 #include "progress.hpp"
 #include "request_clients.hpp"
 #include "target_server.hpp"
@@ -46,16 +48,12 @@ struct InterruptDelay {
     double waited_s = 0;           // how long the probe waited for it
 };
 
-// Where the ping-pong of tiny requests runs. Its rate depends most on whether the client and
-// the server thread answering it share a processing unit (a wakeup on the same PU is a
-// context switch; across PUs, an inter-processor interrupt and often an idle PU waking up):
-// on the 2-PU development VM, 24,000-28,000 requests/s on one PU against 2,400-6,700 across
-// two, and across two it varied with wherever the scheduler happened to put them.
-enum class Placement {
-    one_pu,  // this probe and the server it started on one PU; fib(N)'s task on the others
-    free,    // wherever the scheduler puts them
-};
-std::optional<Placement> parse_placement(const std::string& name);
+// Where the ping-pong of tiny requests runs (Placement::one_pu by default). Its rate depends
+// most on whether the client and the server thread answering it share a processing unit (a
+// wakeup on the same PU is a context switch; across PUs, an inter-processor interrupt and often
+// an idle PU waking up): on the 2-PU development VM, 24,000-28,000 requests/s on one PU against
+// 2,400-6,700 across two, and across two it varied with wherever the scheduler happened to put
+// them. With one_pu the task computing fib(N) gets the other PUs while it runs.
 
 struct RateProbeConfig {
     std::chrono::nanoseconds duration{std::chrono::seconds(5)};
@@ -94,6 +92,10 @@ struct RateProbeResult {
     bool server_pinned = false;
     std::size_t moved_tasks = 0;
     std::optional<InterruptDelay> interrupt;
+    // Each PU's speed just before the server started (with Placement::one_pu, the PU the run
+    // takes is the fastest of them) and just after the run: whether the host ran the machine
+    // at full speed meanwhile.
+    std::optional<SpeedCheck> speed_before, speed_after;
     std::string error;  // a connection that failed
     bool interrupted = false;
     int exit_code() const;
