@@ -43,6 +43,68 @@ void note_runs(Claim& c, const std::vector<Run>& runs) {
     }
 }
 
+// A share (0.83) as a percentage spread (83%).
+Spread percent(const Spread& s) {
+    return {s.median * 100, s.min * 100, s.max * 100, s.repetitions};
+}
+
+// A host that shares its virtual CPUs runs one at about half speed for a second or several,
+// which /proc/stat does not show (steal 0): a perf1 latency or perf2 rate measured then is the
+// host's doing, and one such repetition made a range straddle its threshold. Every performance
+// run times a short fib on each PU just before and just after it; a repetition around which a
+// PU it computed on ran below HostSpeed::kFull of the fastest check of the whole run is left
+// out of the claims' figures, and the claim says so.
+
+// The repetitions a figure is judged on: those at full speed in every experiment it compares.
+struct Kept {
+    std::vector<std::size_t> indices;
+    std::vector<double> left_out;  // the share of full speed around each repetition left out
+    std::size_t total = 0;
+    bool all_slowed = false;  // none was at full speed: judged on them all
+
+    // What the claim says of them: nothing where none was left out.
+    std::string note() const {
+        if (left_out.empty()) return "";
+        const std::string speed = describe(percent(spread_of(left_out)), "{:.0f}%");
+        if (all_slowed)
+            return fmt::format(
+                "; around every repetition the host ran a PU at only {} of its full speed: "
+                "judged on them all",
+                speed);
+        return fmt::format(
+            "; {} of {} repetitions left out: around {} the host ran a PU at only {} of its full "
+            "speed",
+            left_out.size(), total, left_out.size() == 1 ? "it" : "them", speed);
+    }
+};
+
+// `runs`: each experiment's repetitions, compared repetition by repetition (interleaved,
+// repetition K of each ran at about the same time).
+template <typename... Runs>
+Kept at_full_speed(const HostSpeed& host, const std::vector<Runs>&... runs) {
+    Kept k;
+    k.total = std::min({runs.size()...});
+    for (std::size_t i = 0; i < k.total; ++i) {
+        const double share = std::min({host.share(runs[i].speed)...});
+        if (share >= HostSpeed::kFull)
+            k.indices.push_back(i);
+        else
+            k.left_out.push_back(share);
+    }
+    if (k.indices.empty()) {
+        k.all_slowed = true;
+        for (std::size_t i = 0; i < k.total; ++i) k.indices.push_back(i);
+    }
+    return k;
+}
+
+template <typename Run>
+std::vector<Run> kept(const std::vector<Run>& runs, const Kept& k) {
+    std::vector<Run> out;
+    for (const std::size_t i : k.indices) out.push_back(runs[i]);
+    return out;
+}
+
 // Repetition i of one experiment with repetition i of another: interleaved, they ran at about
 // the same time.
 template <typename Run, typename F>
@@ -51,11 +113,6 @@ std::vector<double> paired(const std::vector<Run>& a, const std::vector<Run>& b,
     for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
         out.push_back(figure(a[i], b[i]));
     return out;
-}
-
-// A share (0.83) as a percentage spread (83%).
-Spread percent(const Spread& s) {
-    return {s.median * 100, s.min * 100, s.max * 100, s.repetitions};
 }
 
 // How long the second client's first reply waited, as a share of the first client's session:
@@ -72,12 +129,14 @@ std::vector<double> wait_shares(const std::vector<LatencyRun>& runs) {
 
 Claim serialisation_claim(const Results& r, const std::string& model, Holds side, std::string id,
                           std::string article, std::string rule) {
-    const auto runs = read_latency_runs(r, model, 2);
+    const auto measured = read_latency_runs(r, model, 2);
+    const Kept k = at_full_speed(HostSpeed(r), measured);
+    const auto runs = kept(measured, k);
     const Judged j = judged(wait_shares(runs), side, 0.8);
     Claim c{std::move(article),
             fmt::format("{} server, 2 clients: the second client's first reply came after {} of "
-                        "the first client's whole session",
-                        model, describe(percent(j.spread), "{:.0f}%")),
+                        "the first client's whole session{}",
+                        model, describe(percent(j.spread), "{:.0f}%"), k.note()),
             std::move(rule),
             j.verdict,
             {},
@@ -159,13 +218,17 @@ Claim on_both_servers(const Results& r, const std::string& model, MakeClaim clai
                              kFibserver);
 }
 
-// Two clients' median latency over one client's, repetition by repetition.
+// Two clients' median latency over one client's, repetition by repetition, of the repetitions
+// at full speed.
 struct LatencyRatio {
     std::vector<LatencyRun> one, two;
     std::vector<double> ratios;
+    Kept kept;
 };
 LatencyRatio latency_ratio(const Results& r, const std::string& model) {
-    LatencyRatio l{read_latency_runs(r, model, 1), read_latency_runs(r, model, 2), {}};
+    const auto one = read_latency_runs(r, model, 1), two = read_latency_runs(r, model, 2);
+    const Kept k = at_full_speed(HostSpeed(r), one, two);
+    LatencyRatio l{kept(one, k), kept(two, k), {}, k};
     l.ratios = paired(l.one, l.two,
                       [](const LatencyRun& a, const LatencyRun& b) { return b.p50_ms / a.p50_ms; });
     return l;
@@ -183,9 +246,10 @@ Claim gil_doubles_latency(const Results& r, const std::string& model) {
     Claim c{
         "Two clients making CPU-bound requests double each other's latency under the GIL, "
         "even on several cores (perf1).",
-        fmt::format("{}, fib({:.0f}): median latency {} ms with 1 client, {} ms with 2: {}",
+        fmt::format("{}, fib({:.0f}): median latency {} ms with 1 client, {} ms with 2: {}{}",
                     model_label(model), l.one.front().n, describe(spread_of(p50s(l.one)), "{:.1f}"),
-                    describe(spread_of(p50s(l.two)), "{:.1f}"), describe(j.spread, "x{:.2f}")),
+                    describe(spread_of(p50s(l.two)), "{:.1f}"), describe(j.spread, "x{:.2f}"),
+                    l.kept.note()),
         "holds if 2 clients' median latency is at least 1.7x one client's",
         j.verdict,
         {},
@@ -242,9 +306,9 @@ Claim parallel_latency(const Results& r, const std::string& model, std::string i
             left_out.size(), l.ratios.size(), left_out.size() == 1 ? "it" : "them",
             describe(spread_of(left_out), "x{:.2f}"));
     Claim c{std::move(article),
-            fmt::format("{}: median latency {} from 1 client to 2, on {:.0f} processing units{}",
+            fmt::format("{}: median latency {} from 1 client to 2, on {:.0f} processing units{}{}",
                         model == "threads" ? "threads model" : model, describe(j.spread, "x{:.2f}"),
-                        pus, parallel),
+                        pus, parallel, l.kept.note()),
             fmt::format("holds if the ratio is at most 1.3; judged on the repetitions around "
                         "which 2 or more processing units computed together at {:.1f}x one PU's "
                         "full speed or more (timed just before and just after each 2-client "
@@ -280,7 +344,9 @@ Spread baseline_spread(const std::vector<RateRun>& runs) {
 // overlapped the measurement.
 Claim rate_drop_claim(const Results& r, const std::string& model, Holds side, double threshold,
                       std::string id, std::string article, std::string rule) {
-    const auto runs = read_rate_runs(r, model);
+    const auto measured = read_rate_runs(r, model);
+    const Kept k = at_full_speed(HostSpeed(r), measured);
+    const auto runs = kept(measured, k);
     Claim c{std::move(article), "", std::move(rule), Verdict::does_not_apply, {}, std::move(id),
             threshold,          {}};
     note_runs(c, runs);
@@ -292,9 +358,9 @@ Claim rate_drop_claim(const Results& r, const std::string& model, Holds side, do
         return c;
     }
     const Judged j = judged(d, side, threshold);
-    c.measured = fmt::format("{}: {} requests/s; its drop while fib({:.0f}) ran: {}",
+    c.measured = fmt::format("{}: {} requests/s; its drop while fib({:.0f}) ran: {}{}",
                              model_label(model), describe(baseline_spread(runs), "{:.0f}"),
-                             runs.front().interfere_n, describe(j.spread, "{:.1f}%"));
+                             runs.front().interfere_n, describe(j.spread, "{:.1f}%"), k.note());
     c.verdict = j.verdict;
     c.figures = {{"drop while fib(N) ran", j.spread, "%"}};
     return c;
@@ -379,20 +445,31 @@ std::vector<double> rate_shares(const std::vector<RateRun>& model,
     });
 }
 
+// A model's perf2 runs beside its server's threads model's, repetition by repetition, of the
+// repetitions at full speed in both.
+struct RatePairs {
+    std::vector<RateRun> model, threads;
+    Kept kept;
+};
+RatePairs rate_pairs(const Results& r, const std::string& model, const std::string& threads) {
+    const auto m = read_rate_runs(r, model), t = read_rate_runs(r, threads);
+    const Kept k = at_full_speed(HostSpeed(r), m, t);
+    return {kept(m, k), kept(t, k), k};
+}
+
 Claim pool_costs_tiny_requests(const Results& r, const std::string& pool_model,
                                const std::string& threads_model) {
-    const auto pool = read_rate_runs(r, pool_model);
-    const auto threads = read_rate_runs(r, threads_model);
+    const auto [pool, threads, k] = rate_pairs(r, pool_model, threads_model);
     std::vector<double> costs;
     for (double share : rate_shares(pool, threads)) costs.push_back(100 * (1 - share));
     const Judged j = judged(costs, Holds::at_least, 85);
     Claim c{
         "A process pool lowers the rate of tiny requests, by about 95% in the article, "
         "because every request travels to another process and back.",
-        fmt::format("{}: {} requests/s against {} with {} computing inline: {} lower",
+        fmt::format("{}: {} requests/s against {} with {} computing inline: {} lower{}",
                     model_label(pool_model), describe(baseline_spread(pool), "{:.0f}"),
                     describe(baseline_spread(threads), "{:.0f}"), model_label(threads_model),
-                    describe(j.spread, "{:.0f}%")),
+                    describe(j.spread, "{:.0f}%"), k.note()),
         "holds if the pool's rate is at least 85% below the same server's threads model's",
         j.verdict,
         {},
@@ -407,14 +484,13 @@ Claim pool_costs_tiny_requests(const Results& r, const std::string& pool_model,
 Claim inline_model_rate(const Results& r, const std::string& model,
                         const std::string& threads_model, std::string id, std::string article,
                         const std::string& rule_name) {
-    const auto runs = read_rate_runs(r, model);
-    const auto threads = read_rate_runs(r, threads_model);
+    const auto [runs, threads, k] = rate_pairs(r, model, threads_model);
     const Judged j = judged(rate_shares(runs, threads), Holds::at_least, 0.8);
     Claim c{std::move(article),
-            fmt::format("{}: {} requests/s, {} of {} {}", model_label(model),
+            fmt::format("{}: {} requests/s, {} of {} {}{}", model_label(model),
                         describe(baseline_spread(runs), "{:.0f}"),
                         describe(percent(j.spread), "{:.0f}%"), threads_possessive(threads_model),
-                        describe(baseline_spread(threads), "{:.0f}")),
+                        describe(baseline_spread(threads), "{:.0f}"), k.note()),
             fmt::format("holds if {} keeps at least 80% of the same server's threads model's rate",
                         rule_name),
             j.verdict,
@@ -656,7 +732,8 @@ std::optional<GilFigures> gil_figures(const Results& r, const std::string& model
     const LatencyRatio l = latency_ratio(r, model);
     g.perf1_n = l.one.front().n;
     g.perf1_ratio = spread_of(l.ratios);
-    const auto runs = read_rate_runs(r, model);
+    const auto measured = read_rate_runs(r, model);
+    const auto runs = kept(measured, at_full_speed(HostSpeed(r), measured));
     g.perf2_n = runs.front().interfere_n;
     if (const auto d = drops(runs); !d.empty()) g.perf2_drop_percent = spread_of(d);
     std::vector<double> during;

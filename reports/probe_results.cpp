@@ -191,6 +191,7 @@ LatencyRun read_latency_file(const Results& r, const std::string& name, const st
         warm.insert(warm.end(), client.begin() + (client.size() > 1 ? 1 : 0), client.end());
     run.p50_ms = warm.empty() ? r.number(name, "/summary/overall/p50_ms") : median(warm);
     run.other_cores = other_cores(r, name);
+    run.speed = read_speed_checks(r, name);
     const nlohmann::json& doc = r.document(name);
     if (doc.contains("parallelism") && !doc["parallelism"].is_null())
         run.parallel_speedup = r.number(name, "/parallelism/speedup");
@@ -203,6 +204,42 @@ LatencyRun read_latency_file(const Results& r, const std::string& name, const st
 }
 
 }  // namespace
+
+SpeedChecks read_speed_checks(const Results& r, const std::string& name) {
+    SpeedChecks checks;
+    const nlohmann::json& doc = r.document(name);
+    if (!doc.contains("speed_checks")) return checks;
+    const nlohmann::json::json_pointer pinned_at("/config/placement/pu");
+    const nlohmann::json pinned = doc.contains(pinned_at) ? doc.at(pinned_at) : nlohmann::json();
+    for (const char* when : {"before", "after"}) {
+        const std::string at = fmt::format("/speed_checks/{}", when);
+        if (r.at(name, at).is_null()) continue;  // an interrupted run has no "after"
+        const auto pus = r.at(name, at + "/pus").size();
+        for (std::size_t i = 0; i < pus; ++i) {
+            const std::string pu = fmt::format("{}/pus/{}", at, i);
+            if (pinned.is_string() && r.text(name, pu + "/pu") != pinned.get<std::string>())
+                continue;
+            checks.fib_ms.push_back(r.number(name, pu + "/fib_ms"));
+        }
+    }
+    return checks;
+}
+
+double SpeedChecks::slowest_ms() const {
+    return fib_ms.empty() ? 0 : *std::max_element(fib_ms.begin(), fib_ms.end());
+}
+
+HostSpeed::HostSpeed(const Results& r) {
+    for (const char* kind : {"latency-", "rate-"})
+        for (const auto& name : r.names_starting_with(kind))
+            for (double ms : read_speed_checks(r, name).fib_ms)
+                full_ms_ = std::min(full_ms_.value_or(ms), ms);
+}
+
+double HostSpeed::share(const SpeedChecks& checks) const {
+    if (!full_ms_ || checks.fib_ms.empty()) return 1;
+    return *full_ms_ / checks.slowest_ms();
+}
 
 std::vector<LatencyRun> read_latency_runs(const Results& r, const std::string& model, int clients) {
     std::vector<LatencyRun> runs;
@@ -235,6 +272,7 @@ RateRun read_rate_file(const Results& r, const std::string& name, const std::str
     run.name = name;
     run.model = model;
     run.other_cores = other_cores(r, name);
+    run.speed = read_speed_checks(r, name);
     run.interfere_n = r.number(name, "/config/interfere/n");
     run.duration_s = r.number(name, "/config/duration_s");
     run.baseline_rps = r.number(name, "/summary/baseline_rps");

@@ -84,6 +84,36 @@ ScaleRun read_scale(const Results& results, const std::string& model);
 // NAME.r2, ... in order. Throws naming NAME when there is neither.
 std::vector<std::string> repetitions(const Results& results, const std::string& name);
 
+// The host's speed around a latencyprobe or rateprobe run (its speed_checks): each PU timed
+// computing a short fib just before and just after it. A host sharing its virtual CPUs runs
+// one at about half speed for seconds at a time, unseen in /proc/stat.
+struct SpeedChecks {
+    std::vector<double> fib_ms;  // every PU's, before and after
+    double slowest_ms() const;   // 0 for none
+};
+// The checks of the PUs run NAME computed on: its pinned PU where it had one (--placement
+// one-pu), else every PU; none in results from before the checks.
+SpeedChecks read_speed_checks(const Results& results, const std::string& name);
+
+// How fast the host let the machine compute around each performance run, against the fastest
+// any PU computed the check in any performance run of these results (the machine at full
+// speed). A repetition around which a PU it computed on ran below kFull of that is left out of
+// the claims' figures.
+class HostSpeed {
+  public:
+    static constexpr double kFull = 0.8;
+
+    explicit HostSpeed(const Results& results);
+    // The fastest check's time; nullopt where no run has checks.
+    std::optional<double> full_speed_ms() const { return full_ms_; }
+    // The share of full speed the slowest PU had around a run; 1 where it was not checked.
+    double share(const SpeedChecks& checks) const;
+    bool at_full_speed(const SpeedChecks& checks) const { return share(checks) >= kFull; }
+
+  private:
+    std::optional<double> full_ms_;
+};
+
 struct LatencyRun {
     std::string name;  // the result file, without .json
     std::string model;
@@ -92,6 +122,7 @@ struct LatencyRun {
     double p50_ms = 0;  // of every client's requests but its first (the warm-up)
     std::vector<std::vector<double>> latencies_ms;  // per client, in order
     std::optional<double> other_cores;  // work other than the probe's while it ran, in cores
+    SpeedChecks speed;
     // With 2 clients or more: how much faster that many threads computed fib together than
     // one alone, just before (about 2 on two cores, 1 on SMT siblings of one).
     std::optional<double> parallel_speedup;
@@ -124,6 +155,7 @@ struct RateRun {
     std::string name;  // the result file, without .json
     std::string model;
     std::optional<double> other_cores;  // work other than the probe's while it ran, in cores
+    SpeedChecks speed;
     double interfere_n = 0;
     double baseline_rps = 0;
     std::optional<double> during_rps, drop_percent;

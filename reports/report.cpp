@@ -401,6 +401,32 @@ std::string load_line(const Results& r) {
         sum / runs, runs, most, busiest, busy, steal / runs);
 }
 
+// What the speed checks around the performance runs saw of the host.
+std::string host_speed_line(const Results& r) {
+    const HostSpeed host(r);
+    if (!host.full_speed_ms()) return "host speed: not checked by these results";
+    int runs = 0, slowed = 0;
+    double least = 1;
+    std::string slowest;
+    for (const auto& e : r.experiments()) {
+        const auto share = host_speed_share(r, host, e.name);
+        if (!share) continue;
+        ++runs;
+        slowed += *share < HostSpeed::kFull;
+        if (*share < least) {
+            least = *share;
+            slowest = e.name;
+        }
+    }
+    return fmt::format(
+        "host speed: the fastest PU computed the speed check (a short fib, timed just before and "
+        "just after each performance run) in {:.2f} ms; around {} of the {} runs a PU they "
+        "computed on ran below {:.0f}% of that speed (the slowest at {:.0f}%{}), a host sharing "
+        "its virtual CPUs that /proc/stat does not show; the claims leave those repetitions out",
+        *host.full_speed_ms(), slowed, runs, HostSpeed::kFull * 100, least * 100,
+        slowest.empty() ? "" : ", " + slowest);
+}
+
 // The header: what ran, where, with what, for how long; the details follow further down.
 Block header(const Results& r, const RunInfo& info) {
     const std::string f = context_file(r);
@@ -415,6 +441,7 @@ Block header(const Results& r, const RunInfo& info) {
         fmt::format("versions: threadprobe {} built with {}; figures by {}", r.text(f, "/version"),
                     info.compiler, info.gnuplot),
         load_line(r),
+        host_speed_line(r),
     }};
 }
 
@@ -422,11 +449,15 @@ std::vector<Block> runs_section(const Results& r) {
     std::vector<Block> blocks;
     blocks.push_back(Heading{2, "What ran"});
     Table t;
-    t.header = {"experiment", "seconds", "exit", "other work (cores)", "command"};
-    t.numeric = {false, true, true, true, false};
-    for (const auto& run : r.experiments())
+    t.header = {"experiment", "seconds", "exit", "other work (cores)", "host speed", "command"};
+    t.numeric = {false, true, true, true, true, false};
+    const HostSpeed host(r);
+    for (const auto& run : r.experiments()) {
+        const auto share = host_speed_share(r, host, run.name);
         t.rows.push_back({run.name, fmt::format("{:.2f}", run.seconds), std::to_string(run.status),
-                          optional_figure(other_work(r, run.name), "{:.2f}"), run.command});
+                          optional_figure(other_work(r, run.name), "{:.2f}"),
+                          share ? fmt::format("{:.0f}%", *share * 100) : "-", run.command});
+    }
     blocks.push_back(Paragraph{fmt::format(
         "{} experiments, {:.0f} s in all, one after another. Exit 1 means a probe reached a limit "
         "it was sent to find; its results are still whole. Each experiment's table is in "
@@ -441,6 +472,14 @@ std::vector<Block> runs_section(const Results& r) {
 // The machine is described by the first sweep run: every probe writes the same context.
 std::string context_file(const Results& r) {
     return read_sweep(r).front().name;
+}
+
+std::optional<double> host_speed_share(const Results& r, const HostSpeed& host,
+                                       const std::string& name) {
+    if (!r.has(name)) return std::nullopt;
+    const SpeedChecks checks = read_speed_checks(r, name);
+    if (checks.fib_ms.empty()) return std::nullopt;
+    return host.share(checks);
 }
 
 // The work other than the probes' while each performance run ran (the probes record it from
@@ -527,13 +566,16 @@ nlohmann::json report_data(const Results& r, const std::vector<Claim>& claims,
     using nlohmann::json;
     const std::string f = context_file(r);
     json runs = json::array();
+    const HostSpeed host(r);
     for (const auto& e : r.experiments()) {
         const auto other = other_work(r, e.name);
+        const auto share = host_speed_share(r, host, e.name);
         runs.push_back({{"name", e.name},
                         {"seconds", e.seconds},
                         {"status", e.status},
                         {"command", e.command},
-                        {"other_cores", other ? json(*other) : json(nullptr)}});
+                        {"other_cores", other ? json(*other) : json(nullptr)},
+                        {"host_speed_share", share ? json(*share) : json(nullptr)}});
     }
     json out_claims = json::array();
     for (std::size_t i = 0; i < claims.size(); ++i) {

@@ -10,6 +10,7 @@
 #include "claims.hpp"
 #include "document.hpp"
 #include "figures.hpp"
+#include "probe_results.hpp"
 #include "results.hpp"
 
 namespace tp::report {
@@ -31,6 +32,10 @@ std::string context_file(const Results& results);
 // The work other than the probes' while experiment `name` ran, in cores (the probes record it
 // from /proc/stat against their own CPU time); nothing for results from before they did.
 std::optional<double> other_work(const Results& results, const std::string& name);
+// The share of full speed the slowest PU experiment `name` computed on had around it (its
+// speed checks against `host`'s fastest); nothing for a run without checks.
+std::optional<double> host_speed_share(const Results& results, const HostSpeed& host,
+                                       const std::string& name);
 // The experiments' run time, added up.
 double total_seconds(const Results& results);
 // Throws ResultsError naming the folder when its results come from a threadprobe release

@@ -235,6 +235,106 @@ TEST_CASE("a verdict is decided on the range of its repetitions", "[report]") {
 
 namespace {
 
+// A speed check as latencyprobe and rateprobe write it: fib(32) on PU "0" and PU "1".
+nlohmann::json speed_check(double pu0_ms, double pu1_ms) {
+    return {{"fib_n", 32},
+            {"pus", {{{"pu", "0"}, {"fib_ms", pu0_ms}}, {{"pu", "1"}, {"fib_ms", pu1_ms}}}}};
+}
+
+// The GIL's perf1 repetitions with both PUs at full speed (1.5 ms) around every run but the
+// 2-client run of repetition `slowed`, after which PU "0" took twice that (`slowed` 0: none).
+Results with_speed_checks(Results results, std::size_t repetitions, std::size_t slowed) {
+    for (std::size_t i = 1; i <= repetitions; ++i)
+        for (const std::string clients : {"1", "2"}) {
+            nlohmann::json& doc = results.edit(fmt::format("latency-gil-{}.r{}", clients, i));
+            doc["speed_checks"] = {{"before", speed_check(1.5, 1.52)},
+                                   {"after", speed_check(1.51, 1.5)}};
+            if (i == slowed && clients == "2") doc["speed_checks"]["after"] = speed_check(3.0, 1.5);
+        }
+    return results;
+}
+
+}  // namespace
+
+TEST_CASE("a repetition around which the host slowed a PU is left out, and said so", "[report]") {
+    const std::string gil = "Two clients making CPU-bound";
+    const double below = [] {
+        const Results fixture = Results::load(kFixture);
+        return 1.5 / (tp::report::read_latency(fixture, "gil", 2).p50_ms /
+                      tp::report::read_latency(fixture, "gil", 1).p50_ms);
+    }();
+    // Repetition 2's ratio of 1.5 against a rule of 1.7: inconclusive where it counts.
+    const Results straddling = with_gil_repetitions({1.0, below, 1.0});
+    SECTION("every PU at full speed around every run: all judged") {
+        const Claim c =
+            claim_starting(tp::report::evaluate_claims(with_speed_checks(straddling, 3, 0)), gil);
+        CHECK(c.verdict == Verdict::inconclusive);
+        CHECK_THAT(c.measured, Catch::Contains("3 runs") && !Catch::Contains("left out"));
+    }
+    SECTION("a PU at half speed after the low one: left out, holds") {
+        const Claim c =
+            claim_starting(tp::report::evaluate_claims(with_speed_checks(straddling, 3, 2)), gil);
+        CHECK(c.verdict == Verdict::holds);
+        CHECK(c.figures[0].spread.repetitions == 2);
+        CHECK_THAT(c.measured,
+                   Catch::Contains("1 of 3 repetitions left out: around it the host ran a PU at "
+                                   "only 50% of its full speed"));
+    }
+    SECTION("the header and report.json say how fast the host let each run compute") {
+        const Results slowed = with_speed_checks(straddling, 3, 2);
+        // Only the GIL's perf1 ran, as experiments.tsv lists them.
+        std::map<std::string, nlohmann::json> documents;
+        std::vector<tp::report::ExperimentRun> runs;
+        for (const auto& name : slowed.names_starting_with("")) {
+            documents[name] = slowed.document(name);
+            if (name.rfind("latency-gil-", 0) == 0) runs.push_back({name, 0.5, 0, "latencyprobe"});
+        }
+        const Results results(kFixture, documents, runs);
+        const auto claims = tp::report::evaluate_claims(results);
+        CHECK_THAT(tp::report::to_markdown(tp::report::build_report(results, claims, {}, {})),
+                   Catch::Contains("- host speed: the fastest PU computed the speed check") &&
+                       Catch::Contains("in 1.50 ms; around 1 of the 6 runs a PU they computed on "
+                                       "ran below 80% of that speed (the slowest at 50%, "
+                                       "latency-gil-2.r2)"));
+        const nlohmann::json data = tp::report::report_data(results, claims, {"", "", ""});
+        REQUIRE(data["runs"].size() == 6);
+        for (const auto& run : data["runs"]) {
+            INFO(run.dump());
+            CHECK(run["host_speed_share"].get<double>() ==
+                  Approx(run["name"] == "latency-gil-2.r2" ? 0.5 : 1.0).epsilon(0.02));
+        }
+    }
+    SECTION("at 81% of full speed it counts: the line is at 80%") {
+        Results results = with_speed_checks(straddling, 3, 2);
+        results.edit("latency-gil-2.r2")["speed_checks"]["after"] = speed_check(1.5 / 0.81, 1.5);
+        const Claim c = claim_starting(tp::report::evaluate_claims(results), gil);
+        CHECK(c.verdict == Verdict::inconclusive);
+    }
+    SECTION("a run pinned to one PU counts that PU's checks alone") {
+        Results results = with_speed_checks(straddling, 3, 0);
+        // Repetition 2's one client on PU 1, PU 0 at half speed meanwhile: not the run's PU.
+        nlohmann::json& one = results.edit("latency-gil-1.r2");
+        one["config"]["placement"] = {{"mode", "one-pu"}, {"pu", "1"}};
+        one["speed_checks"]["after"] = speed_check(3.0, 1.5);
+        CHECK(claim_starting(tp::report::evaluate_claims(results), gil).verdict ==
+              Verdict::inconclusive);
+        one["config"]["placement"]["pu"] = "0";
+        CHECK(claim_starting(tp::report::evaluate_claims(results), gil).verdict == Verdict::holds);
+    }
+    SECTION("slowed around every repetition: judged on them all, and said so") {
+        Results results = with_speed_checks(straddling, 3, 0);
+        for (const auto& name : results.names_starting_with("latency-gil-2.r"))
+            results.edit(name)["speed_checks"]["before"] = speed_check(1.5, 2.9);
+        const Claim c = claim_starting(tp::report::evaluate_claims(results), gil);
+        CHECK(c.verdict == Verdict::inconclusive);
+        CHECK_THAT(c.measured,
+                   Catch::Contains("around every repetition the host ran a PU at only 52% (52% to "
+                                   "52%, 3 runs) of its full speed: judged on them all"));
+    }
+}
+
+namespace {
+
 // The fixture's threads perf1 as three repetitions, each 2-client run's requests at
 // `ratio[i]` times the 1-client median, with two threads' speedup `before[i]` and `after[i]`
 // measured around it.
