@@ -26,9 +26,12 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-// python3 from PATH, as the probes and scripts/reproduce run it; empty where there is none.
-std::string python3() {
-    return tp::find_on_path("python3").value_or("");
+// python3 from PATH, as the probes and scripts/reproduce run it; empty, after a WARN saying the
+// case is skipped, where there is none.
+std::string python3_or_skip() {
+    const std::string python = tp::find_on_path("python3").value_or("");
+    if (python.empty()) WARN("skipped: no python3 on PATH, the article's Python server cannot run");
+    return python;
 }
 
 tp::EmbeddedServer start_python(const std::string& python, const std::string& model) {
@@ -56,11 +59,8 @@ std::optional<std::uint64_t> stack_limit(pid_t pid) {
 
 TEST_CASE("the Python server speaks fibserver's protocol in every model and stops on SIGTERM",
           "[python]") {
-    const std::string python = python3();
-    if (python.empty()) {
-        WARN("skipped: no python3 on PATH, the article's Python server cannot run");
-        return;
-    }
+    const std::string python = python3_or_skip();
+    if (python.empty()) return;
     for (const std::string model : {"iterative", "threads", "pool", "threshold", "prefork"}) {
         INFO(model);
         auto server = start_python(python, model);
@@ -87,11 +87,8 @@ TEST_CASE("the Python server speaks fibserver's protocol in every model and stop
 
 TEST_CASE("the pre-forked Python server stops on a SIGTERM that came while it forked its workers",
           "[python]") {
-    const std::string python = python3();
-    if (python.empty()) {
-        WARN("skipped: no python3 on PATH, the article's Python server cannot run");
-        return;
-    }
+    const std::string python = python3_or_skip();
+    if (python.empty()) return;
     // It says it is ready, then forks: a SIGTERM at once lands among the forks (the server
     // once lost it in the interpreter's after-fork hooks, every time in 10 tries, and never
     // stopped).
@@ -115,11 +112,8 @@ TEST_CASE("the pre-forked Python server stops on a SIGTERM that came while it fo
 
 TEST_CASE("threadprobe --pid finds the Python server's thread stacks at RLIMIT_STACK's size",
           "[python][live]") {
-    const std::string python = python3();
-    if (python.empty()) {
-        WARN("skipped: no python3 on PATH, the article's Python server cannot run");
-        return;
-    }
+    const std::string python = python3_or_skip();
+    if (python.empty()) return;
     auto server = start_python(python, "threads");
     const auto limit = stack_limit(server.pid());
     // A thread each, blocked in recv once answered.
@@ -148,10 +142,7 @@ TEST_CASE("threadprobe --pid finds the Python server's thread stacks at RLIMIT_S
 
 TEST_CASE("latencyprobe and rateprobe start the Python server with --server-model python:MODEL",
           "[python]") {
-    if (python3().empty()) {
-        WARN("skipped: no python3 on PATH, the article's Python server cannot run");
-        return;
-    }
+    if (python3_or_skip().empty()) return;
     const json l = tp::test::run_for_json(
         "latencyprobe", {"--server-model", "python:threads", "--clients=2", "--n=20", "--count=3"});
     CHECK(l["config"]["server_model"] == "python:threads");
