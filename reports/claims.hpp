@@ -41,7 +41,7 @@ std::vector<Claim> evaluate_claims(const Results& results);
 // ("gil") against CPython ("python-threads"), to say how faithful the emulation is.
 struct GilFigures {
     double perf1_n = 0, perf2_n = 0;
-    Spread perf1_ratio;                        // 2 clients' median latency over 1 client's
+    Spread perf1_ratio;  // the faster of 2 clients' median latency over 1 client's
     std::optional<Spread> perf2_drop_percent;  // none where fib(N) never overlapped the run
     std::optional<Spread> perf2_rate_during;   // tiny requests/s while fib(N) ran
 };

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <tuple>
 
 #include "statistics.hpp"
@@ -187,9 +188,15 @@ LatencyRun read_latency_file(const Results& r, const std::string& name, const st
     // Each client's first request warms up the connection, the server's thread and the
     // caches: the median is of the requests after it, where a client made more than one.
     std::vector<double> warm;
-    for (const auto& client : run.latencies_ms)
-        warm.insert(warm.end(), client.begin() + (client.size() > 1 ? 1 : 0), client.end());
+    run.faster_client_p50_ms = INFINITY;
+    for (const auto& client : run.latencies_ms) {
+        const std::vector<double> mine(client.begin() + (client.size() > 1 ? 1 : 0), client.end());
+        if (!mine.empty())
+            run.faster_client_p50_ms = std::min(run.faster_client_p50_ms, median(mine));
+        warm.insert(warm.end(), mine.begin(), mine.end());
+    }
     run.p50_ms = warm.empty() ? r.number(name, "/summary/overall/p50_ms") : median(warm);
+    if (std::isinf(run.faster_client_p50_ms)) run.faster_client_p50_ms = run.p50_ms;
     run.other_cores = other_cores(r, name);
     run.speed = read_speed_checks(r, name);
     const nlohmann::json& doc = r.document(name);

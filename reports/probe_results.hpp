@@ -120,6 +120,10 @@ struct LatencyRun {
     int clients = 0;
     double n = 0;
     double p50_ms = 0;  // of every client's requests but its first (the warm-up)
+    // Each client's median alone (its first request left out too), the smaller: with two
+    // clients, whether the server made them wait for each other shows in both, while a host
+    // slowing the PU one of them computed on shows in that one alone.
+    double faster_client_p50_ms = 0;
     std::vector<std::vector<double>> latencies_ms;  // per client, in order
     std::optional<double> other_cores;  // work other than the probe's while it ran, in cores
     SpeedChecks speed;

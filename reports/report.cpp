@@ -246,13 +246,13 @@ std::vector<Block> gil_comparison_section(const Results& r) {
     out.push_back(Paragraph{fmt::format(
         "fibserver's gil model (fib({:.0f}) for perf1, fib({:.0f}) during perf2) against the "
         "Python server's threads model under CPython (fib({:.0f}), fib({:.0f}): CPython computes "
-        "fib about 50 times slower), medians and ranges over the repetitions; the gap is the "
+        "fib 30 to 50 times slower), medians and ranges over the repetitions; the gap is the "
         "emulation's median against CPython's.",
         gil->perf1_n, gil->perf2_n, cpython->perf1_n, cpython->perf2_n)});
     Table t;
     t.header = {"figure", "emulated GIL", "CPython", "gap"};
     t.numeric = {false, true, true, true};
-    t.rows.push_back({"perf1: 2 clients' median latency / 1 client's",
+    t.rows.push_back({"perf1: the faster of 2 clients' median latency / 1 client's",
                       describe(gil->perf1_ratio, "x{:.2f}"),
                       describe(cpython->perf1_ratio, "x{:.2f}"),
                       gap_percent(gil->perf1_ratio.median, cpython->perf1_ratio.median)});

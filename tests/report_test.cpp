@@ -203,7 +203,7 @@ TEST_CASE("a verdict is decided on the range of its repetitions", "[report]") {
     const std::string gil = "Two clients making CPU-bound";
     const double ratio = [] {
         const Results fixture = Results::load(kFixture);
-        return tp::report::read_latency(fixture, "gil", 2).p50_ms /
+        return tp::report::read_latency(fixture, "gil", 2).faster_client_p50_ms /
                tp::report::read_latency(fixture, "gil", 1).p50_ms;
     }();
     REQUIRE(ratio > 1.7 * 1.2);
@@ -260,7 +260,7 @@ TEST_CASE("a repetition around which the host slowed a PU is left out, and said 
     const std::string gil = "Two clients making CPU-bound";
     const double below = [] {
         const Results fixture = Results::load(kFixture);
-        return 1.5 / (tp::report::read_latency(fixture, "gil", 2).p50_ms /
+        return 1.5 / (tp::report::read_latency(fixture, "gil", 2).faster_client_p50_ms /
                       tp::report::read_latency(fixture, "gil", 1).p50_ms);
     }();
     // Repetition 2's ratio of 1.5 against a rule of 1.7: inconclusive where it counts.
@@ -404,6 +404,20 @@ TEST_CASE("a repetition around which the PUs did not compute together is left ou
         CHECK(c.verdict == Verdict::holds);
         CHECK_THAT(c.measured, Catch::Contains("1 of 3 repetitions left out") &&
                                    Catch::Contains("at only x1.00"));
+    }
+    SECTION("the host slowed a PU around every repetition: does not apply, not x1.4 differs") {
+        // One client on the fast PU, two on both: the one on the slow PU takes twice as long.
+        Results results =
+            with_threads_repetitions({1.4, 1.35, 1.4}, {1.95, 1.98, 1.97}, {1.99, 1.9, 2.0});
+        for (const auto& name : results.names_starting_with("latency-threads-"))
+            results.edit(name)["speed_checks"] = {{"before", speed_check(2.9, 1.5)},
+                                                  {"after", speed_check(2.8, 1.5)}};
+        const Claim c = claim_starting(tp::report::evaluate_claims(results), native);
+        CHECK(c.verdict == Verdict::does_not_apply);
+        CHECK_THAT(c.measured, Catch::Contains("around every repetition the host ran a PU at "
+                                               "only 52% (52% to 52%, 3 runs) of its full speed: "
+                                               "two PUs at full speed, which the claim needs, "
+                                               "were not there around any"));
     }
     SECTION("none had the PUs: does not apply") {
         const Claim c = claim_starting(tp::report::evaluate_claims(with_threads_repetitions(
