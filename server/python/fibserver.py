@@ -225,11 +225,17 @@ def end_pool(pool):
     # shutdown() alone would wait at exit for a worker's fib to finish (hours for fib(47) in
     # CPython): the workers are this process's own children, ended by their pids.
     workers = list(getattr(pool, "_processes", {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False)
     for worker in workers:
         worker.terminate()
     for worker in workers:
         worker.join()
+    # The pool's management thread notices its workers gone and ends; it is waited for here,
+    # since concurrent.futures' exit hook wakes it through a pipe the thread closes as it ends,
+    # and the two raced ("Exception ignored ... Bad file descriptor" on stderr, under load).
+    if manager is not None:
+        manager.join(timeout=5)
 
 
 def stop_on_signal(signum, _frame):
@@ -262,12 +268,14 @@ def main(argv):
         return 1
     listener.listen(args.backlog)
     host, port = listener.getsockname()
-    signal.signal(signal.SIGINT, stop_on_signal)
-    signal.signal(signal.SIGTERM, stop_on_signal)
-    print(f"fibserver: listening on {host}:{port} model=python:{args.model} pid={os.getpid()}",
-          flush=True)
     how = "?"
     try:
+        # A stop may come as soon as the readiness line is read, before print() has returned:
+        # from the handlers on, Stop is caught here.
+        signal.signal(signal.SIGINT, stop_on_signal)
+        signal.signal(signal.SIGTERM, stop_on_signal)
+        print(f"fibserver: listening on {host}:{port} model=python:{args.model} "
+              f"pid={os.getpid()}", flush=True)
         if args.model == "iterative":
             serve_iteratively(listener, protocol, args.raw_grace)
         elif args.model == "prefork":
