@@ -516,6 +516,15 @@ Claim inline_model_rate(const Results& r, const std::string& model,
     return c;
 }
 
+// Claims 9 and 10 on both servers: `model` computing small requests inline keeps its own
+// server's threads model's rate.
+Claim keeps_threads_rate(const Results& r, const std::string& model, const std::string& id,
+                         const std::string& article) {
+    return on_both_servers(r, model, [&](const std::string& name, const std::string& threads) {
+        return inline_model_rate(r, name, threads, id, article, model);
+    });
+}
+
 Claim bookkeeping_is_small(const Results& r, const std::vector<ThreadRun>& largest) {
     const ThreadRun& run = largest.front();
     const double descriptor_kib = read_stack_depths(r).front().descriptor_bytes / 1024;
@@ -882,22 +891,11 @@ std::vector<Claim> evaluate_claims(const Results& r) {
                                 "holds if the pool's tiny-request rate drops by at most 20% while "
                                 "fib(N) runs");
                         }),
-        on_both_servers(r, "threshold",
-                        [&](const std::string& threshold, const std::string& threads) {
-                            return inline_model_rate(
-                                r, threshold, threads, "threshold-avoids-pool-cost",
-                                "A threshold that sends only big requests to the pool avoids "
-                                "most of the pool's cost.",
-                                "threshold");
-                        }),
-        on_both_servers(r, "prefork",
-                        [&](const std::string& prefork, const std::string& threads) {
-                            return inline_model_rate(
-                                r, prefork, threads, "prefork-no-overhead",
-                                "A pre-forked server has no communication overhead for each "
-                                "request.",
-                                "prefork");
-                        }),
+        keeps_threads_rate(r, "threshold", "threshold-avoids-pool-cost",
+                           "A threshold that sends only big requests to the pool avoids most of "
+                           "the pool's cost."),
+        keeps_threads_rate(r, "prefork", "prefork-no-overhead",
+                           "A pre-forked server has no communication overhead for each request."),
         bookkeeping_is_small(r, largest),
         unless_cut_short(default_stack_is_8mb(default_1000), default_1000),
         unless_cut_short(thousand_threads_look_like_8gb(default_1000), default_1000),
