@@ -160,14 +160,11 @@ std::string threads_possessive(const std::string& threads) {
                                      : "the " + model_label(threads) + "'s";
 }
 bool cpython_measured(const Results& r) {
-    return has_experiment(r, "rate-" + kCpythonThreads) &&
-           has_experiment(r, "latency-" + kCpythonThreads + "-1") &&
-           has_experiment(r, "latency-" + kCpythonThreads + "-2");
+    return perf2_measured(r, kCpythonThreads) && perf1_measured(r, kCpythonThreads);
 }
 // Whether this run measured perf2 on the Python server's MODEL beside its threads model.
 bool cpython_rate_measured(const Results& r, const std::string& model) {
-    return has_experiment(r, "rate-" + cpython_model(model)) &&
-           has_experiment(r, "rate-" + kCpythonThreads);
+    return perf2_measured(r, cpython_model(model)) && perf2_measured(r, kCpythonThreads);
 }
 
 // A claim about the GIL or Python's thread stacks is about Python: judged on CPython where this
@@ -747,9 +744,7 @@ Claim tens_of_thousands(const Results& r) {
 }  // namespace
 
 std::optional<GilFigures> gil_figures(const Results& r, const std::string& model) {
-    if (r.names_starting_with("rate-" + model).empty() ||
-        r.names_starting_with("latency-" + model).empty())
-        return std::nullopt;
+    if (!perf2_measured(r, model) || !perf1_measured(r, model)) return std::nullopt;
     GilFigures g;
     const LatencyRatio l = latency_ratio(r, model);
     g.perf1_n = l.one.front().n;

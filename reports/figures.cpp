@@ -170,9 +170,7 @@ Figure latency_per_model(const Results& r) {
     std::size_t repetitions = 0;
     for (const auto& model : article_models()) {
         // A quick run measures the perf1 of the models the claims judge, no more.
-        if (!has_experiment(r, fmt::format("latency-{}-1", model)) ||
-            !has_experiment(r, fmt::format("latency-{}-2", model)))
-            continue;
+        if (!perf1_measured(r, model)) continue;
         std::string row = model;
         for (const int clients : {1, 2}) {
             const auto runs = read_latency_runs(r, model, clients);

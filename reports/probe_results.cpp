@@ -39,6 +39,15 @@ bool has_experiment(const Results& r, const std::string& name) {
     return r.has(name) || !r.names_starting_with(name + ".r").empty();
 }
 
+bool perf1_measured(const Results& r, const std::string& model) {
+    return has_experiment(r, fmt::format("latency-{}-1", model)) &&
+           has_experiment(r, fmt::format("latency-{}-2", model));
+}
+
+bool perf2_measured(const Results& r, const std::string& model) {
+    return has_experiment(r, "rate-" + model);
+}
+
 namespace {
 constexpr std::string_view kCpythonPrefix = "python-";
 }
@@ -55,7 +64,7 @@ std::vector<std::string> measured_cpython_models(const Results& r) {
     std::vector<std::string> out;
     for (const std::string model : {"iterative", "threads", "pool", "threshold", "prefork"}) {
         const std::string name = cpython_model(model);
-        if (has_experiment(r, "rate-" + name) || has_experiment(r, "latency-" + name + "-1"))
+        if (perf2_measured(r, name) || has_experiment(r, "latency-" + name + "-1"))
             out.push_back(name);
     }
     return out;

@@ -18,6 +18,10 @@ namespace tp::report {
 const std::vector<std::string>& article_models();
 // Whether the results hold experiment NAME, once or as repetitions NAME.rK.
 bool has_experiment(const Results& results, const std::string& name);
+// Whether they hold MODEL's perf1 with one client and with two (latency-MODEL-1, -2), and its
+// perf2 (rate-MODEL): a quick run measures only what its claims judge.
+bool perf1_measured(const Results& results, const std::string& model);
+bool perf2_measured(const Results& results, const std::string& model);
 // The Python server's MODEL as scripts/reproduce names its results: python-MODEL.
 std::string cpython_model(const std::string& model);
 bool is_cpython_model(const std::string& name);
@@ -108,7 +112,6 @@ class HostSpeed {
     std::optional<double> full_speed_ms() const { return full_ms_; }
     // The share of full speed the slowest PU had around a run; 1 where it was not checked.
     double share(const SpeedChecks& checks) const;
-    bool at_full_speed(const SpeedChecks& checks) const { return share(checks) >= kFull; }
 
   private:
     std::optional<double> full_ms_;

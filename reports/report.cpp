@@ -105,15 +105,14 @@ std::string spread_text(const std::vector<double>& values, const char* format) {
 // A model's row: its perf1 medians and ratio, its perf2 rates; "-" for what was not measured.
 std::vector<std::string> model_row(const Results& r, const std::string& model, std::string label) {
     std::vector<double> p50_one, p50_two, ratio, baseline, during, change;
-    if (has_experiment(r, fmt::format("latency-{}-1", model)) &&
-        has_experiment(r, fmt::format("latency-{}-2", model))) {
+    if (perf1_measured(r, model)) {
         const auto one = read_latency_runs(r, model, 1), two = read_latency_runs(r, model, 2);
         for (const auto& run : one) p50_one.push_back(run.p50_ms);
         for (const auto& run : two) p50_two.push_back(run.p50_ms);
         for (std::size_t i = 0; i < std::min(one.size(), two.size()); ++i)
             ratio.push_back(two[i].p50_ms / one[i].p50_ms);
     }
-    if (has_experiment(r, "rate-" + model))
+    if (perf2_measured(r, model))
         for (const auto& run : read_rate_runs(r, model)) {
             baseline.push_back(run.baseline_rps);
             if (run.during_rps) during.push_back(*run.during_rps);
