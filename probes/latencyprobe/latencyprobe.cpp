@@ -57,10 +57,12 @@ LatencyProbeResult run_latencyprobe(const LatencyProbeConfig& config, StopSignal
         result.pinned_pu = fastest_pu(*result.speed_before);
         bind_process_tree(::getpid(), *result.pinned_pu);
     }
+    // Before the server starts too: a server settling in after its readiness line (a Python
+    // one's interpreter, a pool's workers) would compete with the tries that run alone.
+    if (config.clients > 1) result.parallelism = measure_parallel_speedup(config.clients);
     ServerHandle server(config.server);
     result.server = server.identity();
     const std::string expected = std::to_string(fib_by_iteration(config.n));
-    if (config.clients > 1) result.parallelism = measure_parallel_speedup(config.clients);
 
     // Every client connects first, then all start together: the overlap is the experiment.
     std::vector<std::unique_ptr<RequestClient>> connections;
