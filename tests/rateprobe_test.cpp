@@ -195,6 +195,12 @@ TEST_CASE(
     const json& interrupt = s["interrupt"];
     REQUIRE(interrupt.is_object());
     REQUIRE_FALSE(interrupt["stop_s"].is_null());
+    // Timed twice, in the rate run and just before the SIGINT; the shorter of the two counts.
+    REQUIRE_FALSE(interrupt["again_s"].is_null());
+    CHECK(
+        interrupt["request_s"].get<double>() ==
+        Approx(std::min(interrupt["rate_run_s"].get<double>(), interrupt["again_s"].get<double>()))
+            .margin(1e-4));
     const double remaining =
         interrupt["request_s"].get<double>() - interrupt["sent_after_s"].get<double>();
     REQUIRE(remaining > 0);

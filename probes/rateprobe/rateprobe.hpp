@@ -42,10 +42,12 @@ Interference parse_interference(const std::string& text);
 // rate run: whether and how soon the server stops (the article: not until an uninterruptible
 // instruction ends).
 struct InterruptDelay {
-    double request_s = 0;          // how long the long request took in the rate run
-    double sent_after_s = 0;       // after the request went out
-    std::optional<double> stop_s;  // SIGINT to the server's exit; empty if it did not within
-    double waited_s = 0;           // how long the probe waited for it
+    double request_s = 0;           // how long the long request takes: the shorter of its two runs
+    double rate_run_s = 0;          // how long it took in the rate run
+    std::optional<double> again_s;  // and once more, just before the SIGINT
+    double sent_after_s = 0;        // after the request went out
+    std::optional<double> stop_s;   // SIGINT to the server's exit; empty if it did not within
+    double waited_s = 0;            // how long the probe waited for it
 };
 
 // Where the ping-pong of tiny requests runs (Placement::one_pu by default). Its rate depends
