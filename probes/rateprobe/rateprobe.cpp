@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "fib.hpp"
+#include "json_fields.hpp"
 #include "procfs.hpp"
 #include "stop_signal.hpp"
 #include "topology.hpp"
@@ -393,13 +394,28 @@ RateProbeResult run_rateprobe(const RateProbeConfig& config, StopSignal& stop,
     return result;
 }
 
+namespace {
+
+// Seconds to a tenth of a millisecond, empty as null.
+json tenth_ms(std::optional<double> s) {
+    return s ? json(rounded(*s, 1e4)) : json(nullptr);
+}
+
+json interrupt_json(const InterruptDelay& d) {
+    return {{"request_s", tenth_ms(d.request_s)}, {"rate_run_s", tenth_ms(d.rate_run_s)},
+            {"again_s", tenth_ms(d.again_s)},     {"sent_after_s", tenth_ms(d.sent_after_s)},
+            {"stop_s", tenth_ms(d.stop_s)},       {"waited_s", tenth_ms(d.waited_s)}};
+}
+
+}  // namespace
+
 json to_json(const RateProbeResult& r) {
     json timeline = json::array();
     for (std::size_t i = 0; i < r.per_second.size(); ++i)
         timeline.push_back({{"t_s", i + 1}, {"requests", r.per_second[i]}});
     json readings = json::array();
     for (const auto& x : r.readings)
-        readings.push_back({{"t_s", std::round(x.t_s * 1e4) / 1e4}, {"answered", x.answered}});
+        readings.push_back({{"t_s", tenth_ms(x.t_s)}, {"answered", x.answered}});
     auto opt = [](const std::optional<double>& v) {
         return v ? json(std::round(*v * 100) / 100) : json(nullptr);
     };
@@ -436,18 +452,7 @@ json to_json(const RateProbeResult& r) {
           {"interference_start_s", opt(r.interference_start_s)},
           {"interference_settled_s", opt(r.interference_settled_s)},
           {"interference_end_s", opt(r.interference_end_s)},
-          {"interrupt",
-           r.interrupt ? json{{"request_s", std::round(r.interrupt->request_s * 1e4) / 1e4},
-                              {"rate_run_s", std::round(r.interrupt->rate_run_s * 1e4) / 1e4},
-                              {"again_s", r.interrupt->again_s
-                                              ? json(std::round(*r.interrupt->again_s * 1e4) / 1e4)
-                                              : json(nullptr)},
-                              {"sent_after_s", std::round(r.interrupt->sent_after_s * 1e4) / 1e4},
-                              {"stop_s", r.interrupt->stop_s
-                                             ? json(std::round(*r.interrupt->stop_s * 1e4) / 1e4)
-                                             : json(nullptr)},
-                              {"waited_s", std::round(r.interrupt->waited_s * 1e4) / 1e4}}
-                       : json(nullptr)},
+          {"interrupt", r.interrupt ? interrupt_json(*r.interrupt) : json(nullptr)},
           {"readings", readings},
           {"error", r.error.empty() ? json(nullptr) : json(r.error)},
           {"interrupted", r.interrupted}}}};
